@@ -1,0 +1,35 @@
+"""edgekit: PyTorch image classifiers -> ExecuTorch / TFLite / Core ML / ONNX, run, benchmarked
+and head-tuned on the device.
+
+Importing edgekit is cheap and torch-free; the public functions below import what they need
+when first used, so a device with only numpy and a TFLite interpreter can `import edgekit`."""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+from .card import ModelCard  # noqa: E402
+from .errors import EdgekitError  # noqa: E402
+
+# public name -> "module:attribute", resolved on first access (PEP 562)
+_LAZY = {
+    "list_models": "edgekit.zoo:list_models",
+    "create_model": "edgekit.zoo:create_model",
+    "get_card": "edgekit.zoo:get_card",
+    "export": "edgekit.export:export",
+    "Artifact": "edgekit.export:Artifact",
+    "load": "edgekit.runtimes:load",
+}
+
+__all__ = ["__version__", "ModelCard", "EdgekitError", *_LAZY]
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    mod, attr = target.split(":")
+    value = getattr(importlib.import_module(mod), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,52 @@
+"""`edgekit` command line. Each subcommand lives in edgekit/commands/<name>.py with
+`register(subparsers)` (adds its parser, sets `func`) and imports heavy libraries only
+inside its run function, so `edgekit --help` starts fast."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import EdgekitError
+
+COMMANDS = ("zoo", "export", "info", "predict", "bench", "tune")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgekit", description="Export, run, benchmark and head-tune image classifiers on edge devices.")
+    p.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"edgekit.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"edgekit.commands.{name}":
+                raise
+            continue  # command not built yet
+        mod.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except EdgekitError as e:
+        if args.verbose:
+            raise
+        print(f"edgekit: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("edgekit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

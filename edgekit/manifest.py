@@ -1,0 +1,78 @@
+"""The manifest: one JSON document per artifact (schema: edgekit/schema/manifest.schema.json).
+Sidecar at <artifact>.json; exporters also embed it where the format allows."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+from .errors import ArtifactError
+
+SCHEMA_PATH = Path(__file__).with_name("schema") / "manifest.schema.json"
+SCHEMA_VERSION = 1
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def sidecar_path(artifact: Union[str, os.PathLike]) -> Path:
+    p = Path(artifact)
+    return p.with_name(p.name + ".json")
+
+
+def validate(manifest: dict) -> None:
+    """Raise ArtifactError with the first schema violation (needs jsonschema, in the dev/export extras)."""
+    import jsonschema
+
+    v = jsonschema.Draft202012Validator(schema())
+    errors = sorted(v.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+        raise ArtifactError(f"manifest does not match schema at {where}: {e.message}")
+
+
+def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
+    """sha256 of a file, or of a directory (e.g. .mlpackage) as the hash of its sorted files."""
+    p = Path(path)
+    h = hashlib.sha256()
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    for f in files:
+        if p.is_dir():
+            h.update(str(f.relative_to(p)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(chunk), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_text(path: Union[str, os.PathLike], text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_sidecar(artifact: Union[str, os.PathLike], manifest: dict) -> Path:
+    out = sidecar_path(artifact)
+    atomic_write_text(out, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return out
+
+
+def read_sidecar(artifact: Union[str, os.PathLike]) -> Optional[dict]:
+    p = sidecar_path(artifact)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"manifest {p} is not valid JSON: {e}") from None

@@ -1,0 +1,1 @@
+"""Runtimes, one module each. Never imports torch at module import time."""
