@@ -1,0 +1,363 @@
+"""Post-training static int8 quantization (PT2E) for the ExecuTorch/XNNPACK and LiteRT exporters.
+
+How an exporter uses it (the exact call sequence)
+-------------------------------------------------
+ExecuTorch (.pte, XNNPACK)::
+
+    from edgekit.quantize import quantize_pt2e            # or guarded_quantize, same result type
+    qr = quantize_pt2e(model, (x,), calib, backend="xnnpack")
+    ep = torch.export.export(qr.module, (x,))              # re-capture the converted fx module
+    prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    manifest["quantization"] = {**qr.recipe, "io": "float", "calibration": {...}}
+
+LiteRT (.tflite)::
+
+    qr = quantize_pt2e(model, (x,), calib, backend="litert")
+    edge = litert_torch.convert(qr.module, (x,), quant_config=qr.litert_quant_config())
+    edge.export(path)
+
+  The converted module keeps float input and output (a quantize op after the input, a
+  dequantize op before the output), so the .tflite takes and returns float32. For an int8-IO
+  model pass ``int8_io=True``: the input/output q/dq pairs are then folded into the signature
+  and the caller must quantize the input with the input tensor's scale/zero point.
+
+`calib` is a float32 array (N, C, H, W) already preprocessed like the model's card (use
+`edgekit.preprocess.batch`) or an iterable of such batches (numpy or torch). int8 without
+calibration data is an error (ExportError), never a silent calibration on noise.
+
+`guarded_quantize(...)` adds the accuracy guard: it measures top-1 agreement of the quantized
+module against the float module on `eval_inputs` (photos NOT used for calibration) and, while
+agreement is below `min_agreement`, keeps the most sensitive layers in float (per-layer
+sensitivity pass, `edgekit.sensitivity`). The layers kept are in `qr.recipe["float_layers"]`.
+
+What this module does beyond a plain `prepare_pt2e`/`convert_pt2e` (see
+benchmarks/int8_fidelity.py and the report in benchmarks/results/int8_fidelity.md):
+  * clamp fusion: conv/linear/add followed by ReLU6 (hardtanh) or ReLU gets ONE output
+    observer after the clamp (the stock XNNPACK quantizer makes hardtanh share the observer of
+    the conv output *before* the clamp, wasting most of the int8 range on values the clamp
+    discards);
+  * float layers: named nn.Module paths (e.g. "conv_stem", "classifier") left unquantized;
+  * activation observer choice (histogram by default; minmax, moving_average).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import ExportError, UnknownNameError
+
+BACKENDS = ("xnnpack", "litert", "coreml")
+OBSERVERS = ("histogram", "minmax", "moving_average")
+
+
+@dataclass
+class QuantResult:
+    """A converted (quantize/dequantize annotated) fx GraphModule, ready for torch.export and
+    lowering, plus the manifest `quantization` block describing how it was made."""
+
+    module: Any
+    recipe: dict
+    backend: str
+    quantizer: Any = None
+    agreement: Optional[float] = None  # top-1 agreement vs float measured by the guard (or None)
+    details: dict = field(default_factory=dict)
+
+    def litert_quant_config(self):
+        """The `quant_config` argument for `litert_torch.convert` (static PT2E)."""
+        if self.backend != "litert":
+            raise ExportError(f"litert_quant_config() needs backend='litert', this result was made for {self.backend!r}")
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        return QuantConfig(pt2e_quantizer=self.quantizer.base)
+
+
+# ----------------------------------------------------------------------------------------------
+# calibration data
+
+
+def _iter_batches(calib, batch_size: int = 8):
+    """Yield float32 torch tensors (B, ...) from an array or an iterable of batches."""
+    import torch
+
+    if calib is None:
+        raise ExportError("int8 needs calibration images (--calib DIR); none were given")
+    if isinstance(calib, (np.ndarray, torch.Tensor)):
+        arr = calib
+        if arr.ndim != 4 or len(arr) == 0:
+            raise ExportError(f"calibration data must be a non-empty (N, C, H, W) float array, got shape {tuple(arr.shape)}")
+        for i in range(0, len(arr), batch_size):
+            b = arr[i : i + batch_size]
+            yield torch.as_tensor(np.asarray(b, np.float32) if isinstance(b, np.ndarray) else b.float())
+        return
+    n = 0
+    for b in calib:
+        b = torch.as_tensor(np.asarray(b, np.float32)) if isinstance(b, np.ndarray) else b
+        if isinstance(b, (tuple, list)):
+            b = b[0]
+        if b.ndim == 3:
+            b = b[None]
+        n += 1
+        yield b.float()
+    if n == 0:
+        raise ExportError("calibration data is empty: expected at least one image batch")
+
+
+def calibration_count(calib) -> int:
+    if isinstance(calib, np.ndarray) or hasattr(calib, "shape"):
+        return int(calib.shape[0])
+    return -1
+
+
+# ----------------------------------------------------------------------------------------------
+# graph helpers
+
+
+def node_layer(node) -> Optional[str]:
+    """The innermost nn.Module path a captured fx node came from ("blocks.0.0.conv_dw")."""
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return None
+    path = list(stack.values())[-1][0]
+    # torch.export paths look like "blocks.0.0.conv_dw" (sometimes with a "L['self']." prefix)
+    for pre in ("L['self'].", "L__self__."):
+        if path.startswith(pre):
+            path = path[len(pre) :]
+    return path
+
+
+def _is_weighted(node) -> bool:
+    import torch
+
+    return node.op == "call_function" and node.target in (
+        torch.ops.aten.conv2d.default,
+        torch.ops.aten.conv1d.default,
+        torch.ops.aten.linear.default,
+        torch.ops.aten.convolution.default,
+    )
+
+
+def quantizable_layers(gm) -> list[str]:
+    """Names of the conv/linear layers of a captured module, in graph order."""
+    out: list[str] = []
+    for n in gm.graph.nodes:
+        if _is_weighted(n):
+            name = node_layer(n)
+            if name and name not in out:
+                out.append(name)
+    return out
+
+
+def _in_layers(node, layers: Sequence[str]) -> bool:
+    if not layers:
+        return False
+    name = node_layer(node)
+    if name is None:
+        return False
+    return any(name == l or name.startswith(l + ".") for l in layers)
+
+
+# ----------------------------------------------------------------------------------------------
+# quantizer
+
+
+def _act_observer(name: str):
+    from torchao.quantization.pt2e.observer import (
+        HistogramObserver,
+        MinMaxObserver,
+        MovingAverageMinMaxObserver,
+    )
+
+    ctor = {"histogram": HistogramObserver, "minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver}[name]
+    return ctor.with_args(eps=2**-12)
+
+
+def _config(backend: str, per_channel: bool, observer: str):
+    if backend == "litert":
+        from litert_torch.quantize import pt2e_quantizer as lq
+
+        cfg = lq.get_symmetric_quantization_config(is_per_channel=per_channel)
+    else:
+        from executorch.backends.xnnpack.quantizer import xnnpack_quantizer as xq
+
+        cfg = xq.get_symmetric_quantization_config(is_per_channel=per_channel)
+    if observer != "histogram":
+        act = dataclasses.replace(cfg.input_activation, observer_or_fake_quant_ctr=_act_observer(observer))
+        cfg = dataclasses.replace(cfg, input_activation=act, output_activation=act)
+    return cfg
+
+
+def _base_quantizer(backend: str, cfg, keep: Callable):
+    """The backend's stock PT2E quantizer, with an extra node filter (False = leave in float)."""
+    if backend == "litert":
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
+
+        class _Litert(PT2EQuantizer):
+            def _annotate_all_static_patterns(self, model, quantization_config, filter_fn=None):
+                f = (lambda n: keep(n) and filter_fn(n)) if filter_fn is not None else keep
+                return super()._annotate_all_static_patterns(model, quantization_config, f)
+
+        return _Litert().set_global(cfg)
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    return XNNPACKQuantizer().set_global(cfg).set_filter_function(keep)
+
+
+def _make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
+    from torchao.quantization.pt2e.quantizer import Quantizer
+
+    cfg = _config(backend, per_channel, observer)
+    layers = tuple(float_layers)
+    base = _base_quantizer(backend, cfg, lambda n: not _in_layers(n, layers))
+
+    class EdgekitQuantizer(Quantizer):
+        """The backend's quantizer plus edgekit's annotation fixes (see module docstring)."""
+
+        def __init__(self):
+            super().__init__()
+            self.base = base
+            self.global_config = cfg
+            self.float_layers = layers
+
+        def transform_for_annotation(self, model):
+            return base.transform_for_annotation(model)
+
+        def annotate(self, model):
+            model = base.annotate(model)
+            if fuse_clamp:
+                _fuse_clamp_annotations(model, cfg.output_activation)
+            return model
+
+        def validate(self, model):
+            return base.validate(model)
+
+    return EdgekitQuantizer()
+
+
+_CLAMP_TARGETS: tuple = ()
+
+
+def _clamp_targets():
+    import torch
+
+    return (
+        torch.ops.aten.hardtanh.default,
+        torch.ops.aten.hardtanh_.default,
+        torch.ops.aten.relu.default,
+        torch.ops.aten.relu_.default,
+        torch.ops.aten.clamp.default,
+    )
+
+
+def _fusable_producers():
+    import torch
+
+    return (
+        torch.ops.aten.conv2d.default,
+        torch.ops.aten.conv1d.default,
+        torch.ops.aten.linear.default,
+        torch.ops.aten.add.Tensor,
+        torch.ops.aten.add_.Tensor,
+    )
+
+
+def _fuse_clamp_annotations(model, act_spec) -> int:
+    """op -> clamp (ReLU6/ReLU) where the clamp only shares the op's output observer: move the
+    observer after the clamp, so int8 covers the clamped range (XNNPACK and TFLite both fuse
+    the clamp into the op's output min/max). Returns how many were fused."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    key = "quantization_annotation"
+    n_fused = 0
+    for n in model.graph.nodes:
+        if n.op != "call_function" or n.target not in _clamp_targets():
+            continue
+        prev = n.args[0]
+        if not hasattr(prev, "op") or prev.target not in _fusable_producers() or len(prev.users) != 1:
+            continue
+        pa, na = prev.meta.get(key), n.meta.get(key)
+        if pa is None or pa.output_qspec is None:
+            continue
+        if na is not None and not isinstance(na.output_qspec, SharedQuantizationSpec):
+            continue  # already annotated on its own (e.g. a conv_relu pattern)
+        out_spec = pa.output_qspec if not isinstance(pa.output_qspec, SharedQuantizationSpec) else act_spec
+        pa.output_qspec = None
+        n.meta[key] = QuantizationAnnotation(input_qspec_map={}, output_qspec=out_spec, _annotated=True)
+        n_fused += 1
+    return n_fused
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+
+
+def capture(module, example_inputs: tuple):
+    """torch.export the float module and return the fx GraphModule PT2E works on."""
+    import torch
+
+    module = module.eval()
+    with torch.no_grad():
+        return torch.export.export(module, tuple(example_inputs)).module()
+
+
+def recipe_name(backend: str, per_channel: bool) -> str:
+    return f"pt2e-{backend}-{'per-channel' if per_channel else 'per-tensor'}-static"
+
+
+def quantize_pt2e(
+    module,
+    example_inputs: tuple,
+    calib,
+    backend: str = "xnnpack",
+    per_channel: bool = True,
+    float_layers: Iterable[str] = (),
+    observer: str = "histogram",
+    fuse_clamp: bool = True,
+    batch_size: int = 8,
+    captured=None,
+) -> QuantResult:
+    """Static int8 PT2E quantization of `module` for `backend`; see the module docstring."""
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if backend not in BACKENDS:
+        raise UnknownNameError("quantization backend", backend, BACKENDS)
+    if backend == "coreml":
+        backend_q = "xnnpack"  # Core ML W8A8 goes through ExecuTorch's Core ML quantizer; see coreml_quantizer()
+    else:
+        backend_q = backend
+    if observer not in OBSERVERS:
+        raise UnknownNameError("activation observer", observer, OBSERVERS)
+    float_layers = tuple(float_layers)
+    gm = captured if captured is not None else capture(module, example_inputs)
+    known = quantizable_layers(gm)
+    bad = [l for l in float_layers if not any(k == l or k.startswith(l + ".") for k in known)]
+    if bad:
+        raise UnknownNameError("layer", bad[0], known)
+    quantizer = _make_quantizer(backend_q, per_channel, observer, float_layers, fuse_clamp)
+    prepared = prepare_pt2e(gm, quantizer)
+    # the captured graph is specialised to the example batch size: feed calibration in chunks of it
+    eb = int(example_inputs[0].shape[0])
+    n = 0
+    with torch.no_grad():
+        for b in _iter_batches(calib, batch_size):
+            for i in range(0, int(b.shape[0]) - eb + 1, eb):
+                prepared(b[i : i + eb])
+                n += eb
+    # LiteRT's converter wants the q/dq pairs of the weights unfolded (it folds them itself).
+    converted = convert_pt2e(prepared, fold_quantize=(backend_q != "litert"))
+    recipe = {
+        "recipe": recipe_name(backend, per_channel),
+        "weights": f"int8 symmetric {'per-channel' if per_channel else 'per-tensor'}",
+        "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else ""),
+        "float_layers": list(float_layers),
+    }
+    return QuantResult(
+        module=converted,
+        recipe=recipe,
+        backend=backend,
+        quantizer=quantizer,
+        details={"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp},
+    )
