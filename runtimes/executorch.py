@@ -1,0 +1,91 @@
+"""ExecuTorch runtime (executorch.runtime, XNNPACK and portable kernels as linked in the pip
+wheel). The pybindings take torch tensors, so this module imports torch when a .pte is loaded.
+The thread pool is process-wide: a model loaded with threads=N resets it to N before each run
+if another model changed it."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ArtifactError, MissingDependencyError
+from .base import RuntimeModel, TensorSpec
+from .pte import SCALAR_TYPES
+
+
+
+def _lib():
+    try:
+        import executorch.extension.pybindings.portable_lib as lib
+    except ImportError:
+        raise MissingDependencyError("executorch", "executorch", "run .pte programs") from None
+    return lib
+
+
+def _spec(info, name: str) -> TensorSpec:
+    code = int(info.dtype())  # ExecuTorch ScalarType code
+    return TensorSpec(name, tuple(int(d) for d in info.sizes()), SCALAR_TYPES.get(code, f"scalar_type_{code}"), None, None)
+
+
+def set_threads(n: int) -> None:
+    lib = _lib()
+    if lib._threadpool_get_thread_count() != n:
+        lib._unsafe_reset_threadpool(n)
+
+
+class ExecuTorchModel(RuntimeModel):
+    runtime_name = "executorch"
+    package = "executorch"
+    method_name = "forward"
+
+    def _load(self) -> None:
+        lib = _lib()
+        import torch  # the pybindings exchange torch tensors
+
+        self._torch = torch
+        if self._threads:
+            set_threads(self._threads)
+        try:
+            self._program = lib._load_program(str(self.path), enable_etdump=False, debug_buffer_size=0,
+                                              program_verification=lib.Verification.InternalConsistency,
+                                              data_path=None)
+            names = [self._program.get_method_name(i) for i in range(self._program.num_methods())]
+            if self.method_name not in names:
+                raise ArtifactError(f"{self.path.name} has no '{self.method_name}' method (methods: {', '.join(names) or 'none'})")
+            self._meta = self._program.method_meta(self.method_name)
+            self._method = self._program.load_method(self.method_name)
+        except ArtifactError:
+            raise
+        except RuntimeError as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ArtifactError(f"cannot load {self.path.name} as an ExecuTorch program: {msg[:300]}") from None
+
+    def _native_inputs(self) -> list:
+        return [_spec(self._meta.input_tensor_meta(i), f"input_{i}") for i in range(self._meta.num_inputs())]
+
+    def _native_outputs(self) -> list:
+        return [_spec(self._meta.output_tensor_meta(i), f"output_{i}") for i in range(self._meta.num_outputs())]
+
+    def _invoke(self, arrays: list) -> list:
+        if self._threads:
+            set_threads(self._threads)
+        try:
+            outs = self._method([self._torch.from_numpy(a) for a in arrays])
+        except RuntimeError as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ArtifactError(f"{self.path.name}: ExecuTorch failed to run the program: {msg[:300]}") from None
+        return [o.numpy() if hasattr(o, "numpy") else np.asarray(o) for o in outs]
+
+    @property
+    def threads(self):
+        return self._threads
+
+    @property
+    def runtime_version(self) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("executorch")
+        except PackageNotFoundError:
+            return "unknown"
+
+    def close(self) -> None:
+        self._method = self._program = None
