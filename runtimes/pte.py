@@ -233,11 +233,31 @@ def read_named_data(buf: bytes) -> dict:
     return out
 
 
+def constant_strings(buf: bytes) -> dict:
+    """plan name -> string, for constant methods that return a string (no inputs, one String
+    output): how exporters/executorch.py embeds the manifest (method 'edgekit_manifest')."""
+    hdr = extended_header(buf)
+    prog = FlatTable.root(memoryview(buf)[:hdr["program_size"]] if hdr else buf)
+    out = {}
+    for plan in prog.tables(1):
+        outs, values = plan.ints(4), plan.tables(2)
+        if plan.ints(3) or len(outs) != 1 or not 0 <= outs[0] < len(values):
+            continue
+        ev = values[outs[0]]
+        if ev.scalar(0, "B") == _STRING and ev.table(1) is not None:
+            out[plan.string(0) or ""] = ev.table(1).string(0) or ""
+    return out
+
+
 def pte_named_manifest(path: Path) -> Optional[dict]:
-    """An edgekit manifest kept as named data inside the .pte, if the exporter put one there."""
+    """The edgekit manifest inside a .pte: a constant method returning its JSON (what
+    exporters/executorch.py writes), or named data with 'manifest' in its key."""
     from .embedded import find_manifest_json
 
     buf = Path(path).read_bytes()
     check_program(buf)
+    found = find_manifest_json(constant_strings(buf))
+    if found is not None:
+        return found
     named = {k: v for k, v in read_named_data(buf).items() if "manifest" in k.lower() or "edgekit" in k.lower()}
     return find_manifest_json(named)
