@@ -1,2 +1,155 @@
-"""Export targets, one module each. A target module defines a class with `name`, `suffix`,
-`precisions` and `lower(...)`, and registers it with @register_target."""
+"""Export targets, one module each, registered by name.
+
+A target module defines a subclass of `Exporter` (name, suffix, what precisions and
+quantization modes it supports) and decorates it with `@register_target`. Adding a target is
+one new file here plus its name in `TARGETS`. `Exporter.check(options)` runs before any work
+(no torch import), so an unsupported combination fails at once with a one-line ExportError.
+Target modules import their converter (executorch, litert_torch, coremltools, onnx) only inside
+`lower()`."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ..errors import ExportError, UnknownNameError
+
+TARGETS = ("executorch", "tflite", "coreml", "onnx")
+PRECISIONS = ("fp32", "fp16", "int8")
+# int8 flavours: full-integer static (weights + activations, needs calibration images),
+# dynamic-range (int8 weights, activations quantized at run time), weight-only (int8 weights
+# dequantized to float before the op).
+QUANT_MODES = ("static", "dynamic", "weight")
+IO_TYPES = ("float", "int8")
+
+_REGISTRY: dict[str, "Exporter"] = {}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    precision: str
+    quant: Optional[str] = None      # int8 flavour; None for fp32/fp16
+    io: str = "float"                 # dtype of the artifact's input/output tensors
+    layout: str = "nchw"
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.precision == "int8" and self.quant == "static"
+
+    @property
+    def tag(self) -> str:
+        """File-name suffix describing the variant, e.g. 'int8', 'int8-dynamic', 'int8-int8io'."""
+        t = self.precision
+        if self.quant and self.quant != "static":
+            t += f"-{self.quant}"
+        if self.io != "float":
+            t += f"-{self.io}io"
+        if self.layout != "nchw":
+            t += f"-{self.layout}"
+        return t
+
+
+def float_io(shape, num_classes: int, layout: str, in_name: str = "image", out_name: str = "logits") -> tuple[list, list]:
+    """Manifest input/output specs of a float-in, float-out classifier."""
+    inputs = [{"name": in_name, "shape": [int(s) for s in shape], "dtype": "float32", "layout": layout.upper(),
+               "quantization": None, "kind": "image"}]
+    outputs = [{"name": out_name, "shape": [int(shape[0]), int(num_classes)], "dtype": "float32", "layout": "NC",
+                "quantization": None, "kind": "logits"}]
+    return inputs, outputs
+
+
+@dataclass
+class Lowered:
+    """A lowered model held in memory. `save(path, manifest_json)` serializes it, embedding the
+    manifest text when given (the exporter writes once without it for the parity check, then
+    once with the final manifest, which includes the parity results)."""
+
+    save: Callable[[str, Optional[str]], None]
+    inputs: list
+    outputs: list
+    quantization: Optional[dict] = None
+    delegate: Optional[str] = None
+    delegation: Optional[dict] = None
+    details: dict = field(default_factory=dict)
+    embedded_manifest: str = "none"
+    versions: dict = field(default_factory=dict)
+
+
+class Exporter:
+    """Base class of a target. Subclasses set the class attributes and implement lower()."""
+
+    name: str = ""
+    suffix: str = ""
+    is_directory: bool = False               # .mlpackage is a directory
+    default_precision: str = "fp32"
+    precisions: dict = {}                    # precision -> allowed quant modes (None = no quant mode)
+    int8_io: bool = False                    # can the artifact take/return int8 tensors
+    parity_runtime: Optional[str] = None     # None: the artifact cannot run here (reason below)
+    parity_unavailable: str = ""
+
+    def options(self, precision: Optional[str] = None, quant: Optional[str] = None, io: str = "float",
+                layout: str = "nchw") -> ExportOptions:
+        """Validate a combination and return the normalized options; raises before any work."""
+        precision = precision or self.default_precision
+        if precision not in PRECISIONS:
+            raise UnknownNameError("precision", precision, PRECISIONS)
+        if precision not in self.precisions:
+            raise ExportError(f"target {self.name} does not support precision {precision} "
+                              f"(supported: {', '.join(self.precisions)})")
+        modes = self.precisions[precision]
+        if precision == "int8":
+            quant = quant or modes[0]
+            if quant not in QUANT_MODES:
+                raise UnknownNameError("quantization mode", quant, QUANT_MODES)
+            if quant not in modes:
+                raise ExportError(f"target {self.name} does not support int8 quantization mode {quant} "
+                                  f"(supported: {', '.join(modes)})")
+        elif quant:
+            raise ExportError(f"--quant applies to int8 only, not {precision}")
+        if io not in IO_TYPES:
+            raise UnknownNameError("io type", io, IO_TYPES)
+        if io != "float" and not (self.int8_io and precision == "int8" and quant == "static"):
+            raise ExportError(f"int8 input/output needs --precision int8 with static quantization on a target that "
+                              f"supports it (tflite); got target {self.name}, precision {precision}"
+                              f"{', ' + quant if quant else ''}")
+        from ..capture import check_layout
+
+        return ExportOptions(precision=precision, quant=quant, io=io, layout=check_layout(layout))
+
+    def lower(self, cap, options: ExportOptions, calib=None, num_classes: int = 0) -> Lowered:  # pragma: no cover
+        raise NotImplementedError
+
+
+def register_target(cls):
+    """Class decorator: instantiate the exporter and register it under its name."""
+    if cls.name not in TARGETS:
+        raise ValueError(f"exporter {cls.name!r} is not listed in exporters.TARGETS")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get_target(name: str) -> Exporter:
+    if name not in TARGETS:
+        raise UnknownNameError("target", name, (*TARGETS, "all"))
+    if name not in _REGISTRY:
+        importlib.import_module(f"{__name__}.{name}")
+    return _REGISTRY[name]
+
+
+def resolve_targets(target: str) -> list[Exporter]:
+    """'all' -> every target; otherwise the one named."""
+    return [get_target(t) for t in TARGETS] if target == "all" else [get_target(target)]
+
+
+def versions_of(*packages: str) -> dict:
+    """Installed versions (None when missing) without importing the packages."""
+    from importlib import metadata
+
+    out = {}
+    for p in packages:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+

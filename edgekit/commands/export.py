@@ -1,0 +1,144 @@
+"""`edgekit export MODEL --target executorch|tflite|coreml|onnx|all --precision fp32|fp16|int8 ...`"""
+from __future__ import annotations
+
+import sys
+
+TARGET_CHOICES = ("executorch", "tflite", "coreml", "onnx", "all")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a zoo model to ExecuTorch, TFLite, Core ML or ONNX",
+                       description="Capture MODEL once with torch.export, lower it to the target(s), check parity "
+                                   "against PyTorch on real inputs, and write ARTIFACT + ARTIFACT.json (manifest).")
+    p.add_argument("model", help="zoo model name (see `edgekit zoo`)")
+    p.add_argument("--target", "-t", default="tflite", metavar="TARGET",
+                   help=f"one of {', '.join(TARGET_CHOICES)} (default: tflite)")
+    p.add_argument("--precision", "-p", default=None, metavar="P",
+                   help="fp32 | fp16 | int8 (default: fp16 for coreml, fp32 elsewhere)")
+    p.add_argument("--quant", default=None, metavar="MODE",
+                   help="int8 flavour: static (default; full integer, needs --calib) | dynamic (dynamic-range, "
+                        "tflite) | weight (weight-only, tflite/coreml)")
+    p.add_argument("--int8-io", action="store_true",
+                   help="tflite static int8: int8 input/output tensors (default: float in, float out)")
+    p.add_argument("--weights", "-w", default=None, help="'imagenet', another pretrained tag, or a state-dict file")
+    p.add_argument("--calib", default=None, metavar="DIR", help="calibration images (jpg/png/webp, recursive)")
+    p.add_argument("--calib-count", type=int, default=100, metavar="N", help="calibration images drawn (default 100)")
+    p.add_argument("--calib-seed", type=int, default=0, metavar="S", help="seed of the calibration draw (default 0)")
+    p.add_argument("--out", "-o", default="out", metavar="DIR", help="output folder (default: out)")
+    p.add_argument("--layout", default="nchw", metavar="L", help="input layout nchw | nhwc (default nchw)")
+    p.add_argument("--input-size", type=int, default=None, metavar="PX",
+                   help="override the card's input size (smaller = faster; the crop follows)")
+    p.add_argument("--no-verify", action="store_true", help="skip the parity check")
+    p.add_argument("--verify-images", default=None, metavar="DIR",
+                   help="photos for the parity check (default: --calib images not used for calibration, "
+                        "else random inputs)")
+    p.add_argument("--verify-count", type=int, default=8, metavar="N", help="inputs for the parity check (default 8)")
+    p.add_argument("--bundle", default=None, metavar="APP_DIR",
+                   help="also copy the artifact, manifest and golden vectors into a demo app "
+                        "(android_demo: tflite/executorch; ios_demo: coreml), see edgekit/bundle.py")
+    p.add_argument("--bundle-photo", default=None, metavar="IMAGE",
+                   help="photo for the --bundle golden vectors (default: edgekit's fixed synthetic photo)")
+    p.set_defaults(func=run)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _parity_cell(parity: dict) -> str:
+    st = parity.get("status")
+    if st == "not_run":
+        return f"not run: {parity.get('reason', '')}"
+    cell = f"{st} top1 {parity.get('top1_agreement', 0):.0%} maxabs {parity.get('max_abs_error', 0):.1e}"
+    return cell
+
+
+def _print_one(a) -> None:
+    m = a.manifest
+    print(f"wrote {a.path} ({_size(a.size_bytes)}) and {a.path.name}.json")
+    print(f"  {m['target']['name']} {m['precision']}"
+          + (f" [{m['quantization']['recipe']}]" if m.get("quantization") else "")
+          + f", input {m['inputs'][0]['dtype']}{m['inputs'][0]['shape']} {m['inputs'][0].get('layout')}"
+          + f", export {a.export_seconds:.1f} s")
+    d = m["target"].get("delegation")
+    if d:
+        left = ", ".join(f"{k} x{v}" for k, v in d["portable_ops"].items()) or "none"
+        print(f"  XNNPACK: {d['delegated_nodes']} nodes in {d['delegate_calls']} delegate call(s); "
+              f"left to portable kernels: {d['portable_nodes']} ({left})")
+    p = a.parity
+    if p["status"] == "not_run":
+        print(f"  parity: not run: {p.get('reason', '')}")
+    else:
+        print(f"  parity: {p['status'].upper()} on {p.get('inputs', '')} via {p.get('runtime', '')}: "
+              f"top-1 agreement {p['top1_agreement']:.1%}, top-5 overlap {p['top5_overlap']:.1%}, "
+              f"max abs error {p['max_abs_error']:.2e}, min cosine {p['cosine']:.6f}"
+              + (f" ({p['reason']})" if p.get("reason") else ""))
+
+
+def _print_table(arts) -> None:
+    rows = [("target", "precision", "size", "parity", "export s", "file")]
+    for a in arts:
+        rows.append((a.target, a.manifest["target"]["details"].get("variant", a.precision), _size(a.size_bytes),
+                     _parity_cell(a.parity), f"{a.export_seconds:.1f}", a.path.name))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def run(args) -> int:
+    from ..errors import ParityError
+    from ..export import export
+
+    kwargs = dict(target=args.target, precision=args.precision, weights=args.weights, calib=args.calib,
+                  out=args.out, layout=args.layout, verify=not args.no_verify, quant=args.quant,
+                  io="int8" if args.int8_io else "float", input_size=args.input_size,
+                  calib_count=args.calib_count, calib_seed=args.calib_seed, verify_images=args.verify_images,
+                  verify_count=args.verify_count)
+    if args.target not in TARGET_CHOICES:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("target", args.target, TARGET_CHOICES)
+    if args.bundle:
+        from ..bundle import app_kind
+
+        app_kind(args.bundle)  # a wrong app folder fails before the export, not after
+    rc = 0
+    try:
+        result = export(args.model, progress=lambda s: print(s, file=sys.stderr, flush=True), **kwargs)
+    except ParityError as e:
+        result, rc = e.artifacts, e.exit_code
+        if args.target != "all":
+            result = result[0]
+        print(f"edgekit: error: {e}", file=sys.stderr)
+    if isinstance(result, list):
+        _print_table(result)
+        print(f"manifests: {', '.join(a.path.name + '.json' for a in result)} in {result[0].path.parent}"
+              if result else "")
+    else:
+        _print_one(result)
+    if args.bundle and rc == 0:
+        _bundle(result if isinstance(result, list) else [result], args.bundle, args.bundle_photo)
+    return rc
+
+
+def _bundle(artifacts, app_dir, photo) -> None:
+    """--bundle: each artifact the demo app can run goes into its asset folder."""
+    from ..bundle import APP_LAYOUTS, app_kind, bundle
+
+    runs = APP_LAYOUTS[app_kind(app_dir)]
+    usable = [a for a in artifacts if a.manifest["artifact"]["format"] in runs]
+    if not usable:
+        from ..errors import InputError
+
+        raise InputError(f"{app_dir} runs {', '.join(sorted(runs))} artifacts; none was exported "
+                         f"(use --target {' or '.join(sorted(runs))})")
+    for a in usable:
+        r = bundle(a.path, app_dir, photo=photo)
+        top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in r.top3) if r.top3 else f"none ({r.reason})"
+        print(f"bundled into {r.folder}: {', '.join(r.files)}; golden top-3: {top}")

@@ -1,0 +1,335 @@
+"""export(): model -> capture (one torch.export) -> per-target lowering -> parity -> artifact +
+manifest (sidecar `<artifact>.json` and embedded where the format allows).
+
+Every option combination is checked before any work. Each artifact is written under a hidden
+temporary name in the output folder and renamed into place only when complete, so a failed
+or killed export never leaves a partial artifact under the final name."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Union
+
+from . import __version__
+from .errors import EdgekitError, ExportError, ParityError
+from .manifest import SCHEMA_VERSION, sha256_file, validate, write_sidecar
+
+DEFAULT_VERIFY_COUNT = 8
+
+
+@dataclass
+class Artifact:
+    path: Path
+    manifest: dict
+    parity: dict
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]["name"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.manifest["artifact"]["size_bytes"])
+
+    @property
+    def export_seconds(self) -> float:
+        return float(self.manifest.get("export_seconds") or 0.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# model + card
+
+def _resolve_model(model, weights, card, input_size):
+    """(nn.Module in eval mode, ModelCard, model name, weights_info)."""
+    if isinstance(model, str):
+        from . import zoo
+
+        if card is not None:
+            raise ExportError("card= is for your own nn.Module; zoo models bring their own card")
+        m = zoo.create_model(model, weights=weights)
+        card = m.card
+        info = dict(getattr(m, "weights_info", None) or {"source": str(weights or "random"), "sha256": None})
+    else:
+        if card is None:
+            raise ExportError("exporting your own nn.Module needs card= (edgekit.card.user_card(name, input_size, labels))")
+        if weights is not None:
+            raise ExportError("weights= applies to zoo model names; load weights into your module before exporting")
+        m = model
+        info = {"source": "user module", "sha256": None}
+    if input_size:
+        size = int(input_size)
+        if size < 8:
+            raise ExportError(f"input size must be at least 8 pixels, got {size}")
+        resize = max(size, int(round(size * card.resize / max(card.crop, 1))))
+        card = replace(card, input_size=size, crop=size, resize=resize)
+    return m.eval(), card, card.name, info
+
+
+def _state_dict_sha256(module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode() + b"\0")
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _count_params(module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+# ------------------------------------------------------------------------------------------------
+# manifest
+
+def _labels(card, num_classes: int) -> list:
+    labels = list(card.labels)
+    if labels and len(labels) != num_classes:
+        raise ExportError(f"the card has {len(labels)} labels but the model outputs {num_classes} classes")
+    return labels or [str(i) for i in range(num_classes)]
+
+
+def build_manifest(*, card, model_name, weights_info, num_classes, params, exporter, options, lowered, calib_info,
+                   parity, file_name, export_seconds) -> dict:
+    versions = {"edgekit": __version__}
+    from .exporters import versions_of
+
+    versions.update({k: v for k, v in versions_of("torch", "torchvision", "timm").items()})
+    versions.update(lowered.versions)
+    quant = None
+    if lowered.quantization is not None:
+        quant = dict(lowered.quantization)
+        quant.setdefault("calibration", calib_info)
+        if options.needs_calibration:
+            quant["calibration"] = calib_info
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "edgekit_version": __version__,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "model": {
+            "name": model_name, "family": card.family, "source": card.source, "num_classes": num_classes,
+            "params": params, "macs": card.macs, "embedding_dim": card.embedding_dim or None,
+            "weights": weights_info,
+        },
+        "artifact": {"file": file_name, "format": exporter.name, "sha256": None, "size_bytes": None,
+                     "embedded_manifest": lowered.embedded_manifest},
+        "target": {"name": exporter.name, "delegate": lowered.delegate, "delegation": lowered.delegation,
+                   "details": {**lowered.details, "variant": options.tag}},
+        "versions": versions,
+        "precision": options.precision,
+        "quantization": quant,
+        "inputs": lowered.inputs,
+        "outputs": lowered.outputs,
+        "preprocessing": card.preprocessing(options.layout.upper()),
+        "labels": _labels(card, num_classes),
+        "parity": parity,
+        "export_seconds": round(export_seconds, 3),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# files
+
+def _tmp_name(out_dir: Path, final: Path) -> Path:
+    # keeps the suffix: coremltools insists on ".mlpackage"
+    return out_dir / f".{final.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{final.suffix}"
+
+
+_PARTIAL = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.partial(\.[A-Za-z0-9]+)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_partials(out_dir: Path) -> list:
+    """Remove temporary artifacts left by exports that were killed (their process is gone)."""
+    removed = []
+    for p in out_dir.iterdir() if out_dir.is_dir() else ():
+        m = _PARTIAL.match(p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            _remove(p)
+            removed.append(p)
+    return removed
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def _place(tmp: Path, final: Path) -> None:
+    """Move the finished artifact into place (a directory artifact replaces an old one)."""
+    if final.is_dir() and not final.is_symlink():
+        old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def artifact_name(model_name: str, exporter, options) -> str:
+    return f"{model_name}_{options.tag}{exporter.suffix}"
+
+
+# ------------------------------------------------------------------------------------------------
+# the export
+
+def _parity_inputs(cap, calib, verify, preprocessing, verify_count, seed):
+    """(float inputs in the artifact layout, description)."""
+    import numpy as np
+
+    from .calib import load_images, load_verify_images
+
+    if verify is not None:
+        s = load_verify_images(verify, preprocessing, count=verify_count, seed=seed)
+        return s.arrays, f"{s.count} images from {s.source}"
+    if calib is not None:
+        if calib.rest:
+            held = calib.rest[:verify_count]
+            return load_images(held, preprocessing), f"{len(held)} images from {calib.source} not used for calibration"
+        return calib.arrays[:verify_count], f"{min(verify_count, calib.count)} calibration images from {calib.source}"
+    rng = np.random.default_rng(seed)
+    shape = (verify_count,) + tuple(cap.input_shape[1:])
+    return rng.standard_normal(shape).astype(np.float32), \
+        f"{verify_count} random normal inputs (seed {seed}); pass --calib or --verify-images for real photos"
+
+
+def export(model, target: str = "tflite", precision: Optional[str] = None, weights=None, calib=None,
+           out: Union[str, os.PathLike] = "out", layout: str = "nchw", verify: bool = True, card=None, *,
+           quant: Optional[str] = None, io: str = "float", input_size: Optional[int] = None,
+           calib_count: int = 100, calib_seed: int = 0, verify_images=None, verify_count: int = DEFAULT_VERIFY_COUNT,
+           strict: bool = True, progress=None):
+    """Export a zoo model (by name) or your own nn.Module (with `card=`) to one target or all.
+
+    precision: fp32 | fp16 | int8 (None: the target's default: fp16 for Core ML, fp32 elsewhere).
+    quant: int8 flavour, static (default; needs calib) | dynamic | weight. io: float | int8 (tflite
+    static int8 only). calib: a folder of images (int8 static). verify: run the parity check.
+    strict: raise ParityError (after writing everything) when a parity check fails.
+    Returns an Artifact, or a list of them for target="all"."""
+    from .exporters import resolve_targets
+
+    t_start = time.perf_counter()
+    exporters = resolve_targets(target)
+    if target == "all" and precision is not None:
+        # 'all' exports every target that supports the precision asked for
+        chosen = [e for e in exporters if precision in e.precisions]
+        if not chosen:
+            exporters[0].options(precision, quant, io, layout)  # raises the one-line reason
+        exporters = chosen
+    plans = [(e, e.options(precision, quant, io, layout)) for e in exporters]
+    needs_calib = [e.name for e, o in plans if o.needs_calibration]
+    if needs_calib and calib is None:
+        raise ExportError(f"int8 static quantization needs real calibration images: pass --calib DIR "
+                          f"(or --quant dynamic / weight where the target supports it)")
+    if needs_calib or verify_images is not None:
+        from .calib import find_images
+
+        for folder in [f for f in ((calib if needs_calib else None), verify_images) if f is not None]:
+            find_images(folder)  # a missing or empty folder fails now, before any work
+    if int(verify_count) < 1:
+        raise ExportError(f"verify count must be at least 1, got {verify_count}")
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"--out must be a directory, {out_dir} is a file")
+
+    module, card, model_name, weights_info = _resolve_model(model, weights, card, input_size)
+    from .capture import capture
+
+    cap = capture(module, card.input_size, layout)
+    preprocessing = card.preprocessing(cap.layout.upper())
+    calib_set = None
+    if needs_calib:
+        from .calib import load_calibration
+
+        calib_set = load_calibration(calib, preprocessing, count=calib_count, seed=calib_seed)
+    num_classes = int(cap.module(cap.example).shape[-1])
+    weights_info = {**weights_info, "state_dict_sha256": _state_dict_sha256(module)}
+    params = card.params or _count_params(module)
+    parity_inputs = None
+    if verify and any(e.parity_runtime for e, _ in plans):
+        parity_inputs = _parity_inputs(cap, calib_set, verify_images, preprocessing, int(verify_count), calib_seed)
+    capture_seconds = time.perf_counter() - t_start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_partials(out_dir)
+
+    artifacts = []
+    for exporter, options in plans:
+        if progress:
+            progress(f"exporting {model_name} -> {exporter.name} {options.tag}")
+        artifacts.append(_export_one(exporter, options, cap, calib_set, card, model_name, weights_info, params,
+                                     num_classes, out_dir, verify, parity_inputs, capture_seconds))
+    failed = [a for a in artifacts if a.parity.get("status") == "failed"]
+    if failed and strict:
+        err = ParityError("parity check failed for " + ", ".join(
+            f"{a.path.name} ({a.parity.get('reason')})" for a in failed))
+        err.artifacts = artifacts
+        raise err
+    return artifacts if target == "all" else artifacts[0]
+
+
+def _export_one(exporter, options, cap, calib_set, card, model_name, weights_info, params, num_classes, out_dir,
+                verify, parity_inputs, capture_seconds) -> Artifact:
+    from . import parity as parity_mod
+
+    t0 = time.perf_counter()
+    final = out_dir / artifact_name(model_name, exporter, options)
+    tmp = _tmp_name(out_dir, final)
+    probe = None
+    try:
+        lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
+        export_seconds = capture_seconds + (time.perf_counter() - t0)
+        if not verify:
+            report = parity_mod.not_run("disabled with --no-verify")
+        elif exporter.parity_runtime is None:
+            report = parity_mod.not_run(exporter.parity_unavailable)
+        else:
+            probe = _tmp_name(out_dir, final)
+            lowered.save(str(probe), None)
+            arrays, desc = parity_inputs
+            report = parity_mod.check(str(probe), exporter.name, cap.module, arrays, options.precision, desc)
+            _remove(probe)
+        calib_info = calib_set.manifest() if (calib_set is not None and options.needs_calibration) else None
+        manifest = build_manifest(card=card, model_name=model_name, weights_info=weights_info,
+                                  num_classes=num_classes, params=params, exporter=exporter, options=options,
+                                  lowered=lowered, calib_info=calib_info, parity=report.to_dict(),
+                                  file_name=final.name, export_seconds=export_seconds)
+        validate(manifest)
+        lowered.save(str(tmp), json.dumps(manifest, sort_keys=False))
+        manifest["artifact"]["sha256"] = sha256_file(tmp)
+        manifest["artifact"]["size_bytes"] = _size(tmp)
+        validate(manifest)
+        _place(tmp, final)
+        write_sidecar(final, manifest)
+    except BaseException:
+        _remove(tmp)
+        if probe is not None:
+            _remove(probe)
+        raise
+    return Artifact(path=final, manifest=manifest, parity=manifest["parity"])
+
+
+def _size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return p.stat().st_size
