@@ -130,6 +130,10 @@ def load(path: Union[str, os.PathLike], threads: Optional[int] = None, probe: Un
     from .probe import maybe_probe
 
     maybe_probe(path, fmt, manifest, probe)
+    from .headed import HeadedModel, is_headed
+
+    if is_headed(path, manifest):  # a tuned artifact (edgekit tune): backbone program + head weights
+        return HeadedModel(path, fmt, threads=threads, manifest=manifest)
     return runtime_class(fmt)(path, threads=threads, manifest=manifest)
 
 
