@@ -285,6 +285,15 @@ class RuntimeModel(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
 
+    def tune(self, data_dir, out, **kwargs):
+        """Retrain the head on `data_dir` (one subfolder per class) in this runtime and write a new
+        artifact at `out`; needs an artifact exported with --trainable-head. See edgekit.tune.tune
+        (epochs, lr, batch_size, val_split, seed, momentum, weight_decay). Returns a TuneResult."""
+        from ..tune import tune
+
+        kwargs.setdefault("threads", self._threads)
+        return tune(self.path, data_dir, out, **kwargs)
+
     def close(self) -> None:
         """Release the native interpreter (also done when the object is garbage collected)."""
 
