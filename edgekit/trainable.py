@@ -54,7 +54,8 @@ def file_names(artifact: Union[str, os.PathLike], target: str) -> dict:
 
 def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike], *, precision: str = "fp32",
                           quant: Optional[str] = None, calib=None, layout: str = "nchw", batch: int = DEFAULT_BATCH,
-                          max_classes: int = DEFAULT_MAX_CLASSES, verify: bool = True, log=None) -> dict:
+                          max_classes: int = DEFAULT_MAX_CLASSES, verify: bool = True, input_size: Optional[int] = None,
+                          log=None) -> dict:
     """Write backbone, training program and head weights next to `artifact` (an EdgeClassifier
     exported to `target`), update its sidecar manifest, and return the `trainable_head` block."""
     import torch
@@ -79,7 +80,7 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
     options = exporter.options(precision=precision, quant=quant, layout=layout)
     card = getattr(model, "card", None)
     backbone = backbone_module(model)
-    cap = capture(backbone, card.input_size if card else 224, layout)
+    cap = capture(backbone, input_size or (card.input_size if card else 224), layout)
     lowered = exporter.lower(cap, options, calib=calib, num_classes=D)
     written = []
     try:
@@ -159,3 +160,37 @@ def _program_description(target: str) -> str:
 def _hp_description(target: str) -> str:
     return ("given to the ExecuTorch SGD optimizer" if target == "executorch"
             else "an input tensor hparams = [lr, momentum, weight_decay]")
+
+
+def add_trainable_head(artifact: Union[str, os.PathLike], *, weights=None, calib=None, calib_count: int = 100,
+                       calib_seed: int = 0, batch: int = DEFAULT_BATCH, max_classes: int = DEFAULT_MAX_CLASSES,
+                       verify: bool = True, log=None) -> dict:
+    """--trainable-head for an artifact just exported from a zoo model: rebuilds the model from the
+    manifest (name, weights) and lowers its backbone with the artifact's own target, precision,
+    quantization mode, layout and input size."""
+    from .errors import ArtifactError
+    from .manifest import read_sidecar
+    from .zoo import create_model
+
+    manifest = read_sidecar(artifact)
+    if manifest is None:
+        raise ArtifactError(f"{artifact} has no manifest; --trainable-head needs an edgekit export")
+    target = manifest["target"]["name"]
+    if target not in TRAIN_EXPORTERS:
+        raise ExportError(f"--trainable-head supports targets {', '.join(TRAIN_EXPORTERS)}, not {target}")
+    model = create_model(manifest["model"]["name"], weights=weights)
+    pre = manifest["preprocessing"]
+    recipe = (manifest.get("quantization") or {}).get("recipe", "")
+    quant = None
+    if manifest["precision"] == "int8":
+        quant = "dynamic" if recipe == "dynamic-range" else "weight" if recipe == "weight-only" else "static"
+    calib_set = None
+    if quant == "static":
+        from .calib import load_calibration
+
+        if calib is None:
+            raise ExportError("the int8 static backbone of --trainable-head needs --calib DIR")
+        calib_set = load_calibration(calib, pre, count=calib_count, seed=calib_seed)
+    return export_trainable_head(model, target, artifact, precision=manifest["precision"], quant=quant,
+                                 calib=calib_set, layout=pre["layout"].lower(), batch=batch, max_classes=max_classes,
+                                 verify=verify, input_size=int(pre["crop"]), log=log)

@@ -38,6 +38,13 @@ def register(sub) -> None:
                         "(android_demo: tflite/executorch; ios_demo: coreml), see edgekit/bundle.py")
     p.add_argument("--bundle-photo", default=None, metavar="IMAGE",
                    help="photo for the --bundle golden vectors (default: edgekit's fixed synthetic photo)")
+    p.add_argument("--trainable-head", action="store_true",
+                   help="also write the backbone (image -> embedding), a head training program in the same format "
+                        "and the head weights (.npz), for `edgekit tune` / on-device training (executorch, tflite, coreml)")
+    p.add_argument("--max-classes", type=int, default=100, metavar="N",
+                   help="--trainable-head: classes the training program can hold (default 100)")
+    p.add_argument("--train-batch", type=int, default=32, metavar="B",
+                   help="--trainable-head: batch size of the training program (default 32)")
     p.set_defaults(func=run)
 
 
@@ -108,6 +115,10 @@ def run(args) -> int:
         from ..bundle import app_kind
 
         app_kind(args.bundle)  # a wrong app folder fails before the export, not after
+    if args.trainable_head and args.target == "onnx":
+        from ..errors import ExportError
+
+        raise ExportError("--trainable-head supports targets executorch, tflite, coreml (and all), not onnx")
     rc = 0
     try:
         result = export(args.model, progress=lambda s: print(s, file=sys.stderr, flush=True), **kwargs)
@@ -116,6 +127,15 @@ def run(args) -> int:
         if args.target != "all":
             result = result[0]
         print(f"edgekit: error: {e}", file=sys.stderr)
+    if args.trainable_head and rc == 0:
+        from ..trainable import TRAIN_EXPORTERS, add_trainable_head
+
+        for a in (result if isinstance(result, list) else [result]):
+            if a.target in TRAIN_EXPORTERS:
+                a.manifest["trainable_head"] = add_trainable_head(
+                    a.path, weights=args.weights, calib=args.calib, calib_count=args.calib_count,
+                    calib_seed=args.calib_seed, batch=args.train_batch, max_classes=args.max_classes,
+                    verify=not args.no_verify, log=lambda s: print(s, file=sys.stderr, flush=True))
     if isinstance(result, list):
         _print_table(result)
         print(f"manifests: {', '.join(a.path.name + '.json' for a in result)} in {result[0].path.parent}"
