@@ -208,7 +208,7 @@ class RuntimeModel(ABC):
         if not _shape_matches(spec.shape, a.shape):
             hint = ""
             if a.ndim == 4 and spec.layout in ("NCHW", "NHWC"):
-                other = (0, 2, 3, 1) if spec.layout == "NCHW" else (0, 3, 1, 2)
+                other = (0, 3, 1, 2) if spec.layout == "NCHW" else (0, 2, 3, 1)
                 if _shape_matches(spec.shape, tuple(a.shape[i] for i in other)):
                     got = "NHWC" if spec.layout == "NCHW" else "NCHW"
                     hint = f" (looks {got}: the model wants {spec.layout}, transpose with {other})"

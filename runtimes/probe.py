@@ -20,7 +20,6 @@ from typing import Optional, Union
 from ..errors import ArtifactError, EdgekitError
 
 PROBE_TIMEOUT_S = 300
-_OK_EXIT, _USER_ERROR_EXIT = 0, 3
 _trusted: set = set()
 
 
@@ -80,31 +79,101 @@ def _child_env() -> dict:
     return env
 
 
-def run_probe(path, fmt: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-    """Load and run `path` once in a child Python. ArtifactError if the child crashes, hangs or
-    reports an error."""
-    p = Path(path)
-    cmd = [sys.executable, "-c", "from edgekit.runtimes.probe import _child; _child()", fmt, str(p)]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(),
-                           stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ArtifactError(f"{p.name}: loading it did not finish in {timeout:.0f} s (corrupt?)") from None
-    if r.returncode == _OK_EXIT:
-        return
-    if r.returncode == _USER_ERROR_EXIT:
-        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("edgekit-probe: ")]
-        msg = lines[-1][len("edgekit-probe: "):] if lines else f"{p.name}: cannot be loaded"
-        raise ArtifactError(msg)
-    if r.returncode < 0:
+class _Worker:
+    """A child Python that probes files of one format, one job at a time, so the runtime import
+    (torch for ExecuTorch: seconds) is paid once per process, not once per file. Protocol: one
+    JSON line per job on its stdin, one JSON line per answer on a private pipe (native libraries
+    may print to stdout/stderr, which go to /dev/null). If it dies, the job's file crashed it;
+    a new worker is started for the next job."""
+
+    def __init__(self, fmt: str):
+        import json
+
+        self.fmt, self._json = fmt, json
+        r, w = os.pipe()
+        code = "import sys; from edgekit.runtimes.probe import _serve; _serve(int(sys.argv[1]))"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(w)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,),
+                                     env=_child_env(), text=True)
+        os.close(w)
+        self.answers = os.fdopen(r, "r")
+
+    def ask(self, path: str, timeout: float) -> dict:
+        import select
+
         try:
-            sig = signal.Signals(-r.returncode).name
+            self.proc.stdin.write(self._json.dumps({"fmt": self.fmt, "path": path}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return {"died": self._wait()}
+        ready, _, _ = select.select([self.answers], [], [], timeout)
+        if not ready:
+            self.kill()
+            return {"timeout": True}
+        line = self.answers.readline()
+        if not line:
+            return {"died": self._wait()}
+        return self._json.loads(line)
+
+    def _wait(self) -> int:
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -9
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.answers.close()
+
+
+_workers: dict = {}
+
+
+def _close_workers() -> None:
+    for w in list(_workers.values()):
+        try:
+            w.proc.stdin.close()
+            w.proc.wait(timeout=5)
+        except Exception:
+            w.kill()
+    _workers.clear()
+
+
+import atexit  # noqa: E402
+
+atexit.register(_close_workers)
+
+
+def run_probe(path, fmt: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Load and run `path` once (on zeros) in a worker process. ArtifactError if the worker
+    crashes, hangs or reports an error."""
+    p = Path(path)
+    w = _workers.get(fmt)
+    if w is None or not w.alive():
+        w = _workers[fmt] = _Worker(fmt)
+    ans = w.ask(str(p.resolve()), timeout)
+    if ans.get("ok"):
+        return
+    if "error" in ans:
+        raise ArtifactError(ans["error"])
+    _workers.pop(fmt, None)
+    if ans.get("timeout"):
+        raise ArtifactError(f"{p.name}: loading it did not finish in {timeout:.0f} s (corrupt?)")
+    rc = ans.get("died", 1)
+    if rc is not None and rc < 0:
+        try:
+            sig = signal.Signals(-rc).name
         except ValueError:
-            sig = f"signal {-r.returncode}"
+            sig = f"signal {-rc}"
         raise ArtifactError(f"{p.name}: the {fmt} runtime crashed ({sig}) loading or running it: the file is corrupt "
                             f"or not supported by this runtime version")
-    tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:200]
-    raise ArtifactError(f"{p.name}: the {fmt} runtime failed loading or running it (exit {r.returncode}: {tail})")
+    raise ArtifactError(f"{p.name}: the {fmt} runtime failed loading or running it (exit {rc})")
 
 
 def _zeros(spec):
@@ -117,19 +186,27 @@ def _zeros(spec):
         return np.zeros(shape, dtype=np.float32)
 
 
-def _child() -> None:
-    """Entry point of the probe process: argv = [fmt, path]."""
-    fmt, path = sys.argv[1], sys.argv[2]
-    from . import runtime_class, read_manifest
+def _probe_one(fmt: str, path: str) -> dict:
+    from . import read_manifest, runtime_class
 
     try:
         model = runtime_class(fmt)(path, threads=1, manifest=read_manifest(path, fmt))
         model._invoke([_zeros(s) for s in model.inputs])
+        model.close()
     except EdgekitError as e:
-        print(f"edgekit-probe: {e}", flush=True)
-        sys.exit(_USER_ERROR_EXIT)
+        return {"error": str(e)}
     except Exception as e:  # a runtime's own exception on a bad file: still the file's fault
         msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        print(f"edgekit-probe: {Path(path).name}: cannot be loaded by the {fmt} runtime: {msg}", flush=True)
-        sys.exit(_USER_ERROR_EXIT)
-    sys.exit(_OK_EXIT)
+        return {"error": f"{Path(path).name}: cannot be loaded by the {fmt} runtime: {msg}"}
+    return {"ok": True}
+
+
+def _serve(answer_fd: int) -> None:
+    """Worker main loop (see _Worker): probe each requested file, answer on `answer_fd`."""
+    import json
+
+    out = os.fdopen(answer_fd, "w")
+    for line in sys.stdin:
+        job = json.loads(line)
+        out.write(json.dumps(_probe_one(job["fmt"], job["path"])) + "\n")
+        out.flush()

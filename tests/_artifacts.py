@@ -1,5 +1,5 @@
 """Tiny real artifacts for the runtime tests, made directly with torch.export + each format's
-converter (independent of edgekit's exporters): a 3x32x32 -> 10-class CNN as .pte (XNNPACK),
+converter (independent of edgekit's exporters): a 3x32x32 -> 10-class CNN as .pt2, .pte (XNNPACK),
 .tflite (litert-torch), int8-IO .tflite (litert-torch PT2E), .onnx (dynamo) and .mlpackage,
 plus the input `x.npy` and the PyTorch eager logits `y.npy`.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
 SIZE, CLASSES = 32, 10
-FILES = ("tiny.pte", "tiny.tflite", "tiny_int8io.tflite", "tiny.onnx", "tiny.mlpackage", "x.npy", "y.npy", "calib.npy")
+FILES = ("tiny.pt2", "tiny.pte", "tiny.tflite", "tiny_int8io.tflite", "tiny.onnx", "tiny.mlpackage", "x.npy", "y.npy", "calib.npy")
 LABELS = [f"label_{i}" for i in range(CLASSES)]
 
 
@@ -63,6 +63,7 @@ def build(out: Path) -> None:
     with torch.no_grad():
         np.save(out / "y.npy", m(x).numpy())
     ep = torch.export.export(m, (x,))
+    torch.export.save(ep, str(out / "tiny.pt2"))
 
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
