@@ -52,12 +52,8 @@ def create_model(name: str, weights=None, num_classes: Optional[int] = None):
     _torch()
     from ..weights import load_weights
 
+    params, macs = model_stats(name)        # shape-only count: cheaper than a real forward
     model = entry.builder()
-    if name not in _STATS:
-        from ..stats import count_macs, count_params
-
-        _STATS[name] = (count_params(model), count_macs(model, entry.card.input_size))
-    params, macs = _STATS[name]
     model.card = replace(entry.card, params=params, macs=macs)
     if weights is None:
         warnings.warn(f"{name}: no weights given, using random initialization "

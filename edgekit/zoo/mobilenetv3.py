@@ -6,7 +6,7 @@ from ..labels import imagenet_labels
 from ..weights import TorchvisionSource
 from .registry import register_model
 
-_NOTES = "fp32/fp16 safe; int8 (PT2E): hardswish + SE layers, check parity"
+_NOTES = "fp32 default; int8 (PT2E): hardswish + SE layers, check parity"
 
 
 def _card(name: str, embedding_dim: int, head_index: int = 3) -> ModelCard:
