@@ -98,11 +98,11 @@ class _Worker:
         os.close(w)
         self.answers = os.fdopen(r, "r")
 
-    def ask(self, path: str, timeout: float) -> dict:
+    def ask(self, path: str, timeout: float, raw: bool = False) -> dict:
         import select
 
         try:
-            self.proc.stdin.write(self._json.dumps({"fmt": self.fmt, "path": path}) + "\n")
+            self.proc.stdin.write(self._json.dumps({"fmt": self.fmt, "path": path, "raw": raw}) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return {"died": self._wait()}
@@ -186,11 +186,14 @@ def _zeros(spec):
         return np.zeros(shape, dtype=np.float32)
 
 
-def _probe_one(fmt: str, path: str) -> dict:
+def _probe_one(fmt: str, path: str, raw: bool = False) -> dict:
+    """Load + run on zeros. raw=True skips the manifest reader, so only the native loader sees
+    the file (benchmarks/fuzz_artifacts.py measures crashes that way)."""
     from . import read_manifest, runtime_class
 
     try:
-        model = runtime_class(fmt)(path, threads=1, manifest=read_manifest(path, fmt))
+        manifest = None if raw else read_manifest(path, fmt)
+        model = runtime_class(fmt)(path, threads=1, manifest=manifest)
         model._invoke([_zeros(s) for s in model.inputs])
         model.close()
     except EdgekitError as e:
@@ -208,5 +211,5 @@ def _serve(answer_fd: int) -> None:
     out = os.fdopen(answer_fd, "w")
     for line in sys.stdin:
         job = json.loads(line)
-        out.write(json.dumps(_probe_one(job["fmt"], job["path"])) + "\n")
+        out.write(json.dumps(_probe_one(job["fmt"], job["path"], job.get("raw", False))) + "\n")
         out.flush()

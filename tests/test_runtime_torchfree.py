@@ -24,8 +24,13 @@ HEAVY = ("torch", "torchvision", "executorch", "litert_torch", "coremltools", "o
 PIP_TIMEOUT = 900
 
 
-def _run(cmd, timeout=300, **kw):
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kw)
+def _run(cmd, timeout=300, cwd=None, **kw):
+    """Run outside the repo by default: `python -c` puts the cwd first on sys.path, and the
+    repo's own edgekit/ folder would shadow the installed package."""
+    import tempfile
+
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd or tempfile.gettempdir(), **kw)
 
 
 @pytest.fixture(scope="session")
