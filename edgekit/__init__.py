@@ -11,18 +11,20 @@ __version__ = "0.1.0"
 
 from .card import ModelCard  # noqa: E402
 from .errors import EdgekitError  # noqa: E402
+# edgekit.export is both a submodule and its main function: importing the (torch-free) module
+# here binds the name to the function for good; a lazy attribute would be replaced by the
+# submodule as soon as anything imported `edgekit.export`.
+from .export import Artifact, export  # noqa: E402
 
 # public name -> "module:attribute", resolved on first access (PEP 562)
 _LAZY = {
     "list_models": "edgekit.zoo:list_models",
     "create_model": "edgekit.zoo:create_model",
     "get_card": "edgekit.zoo:get_card",
-    "export": "edgekit.export:export",
-    "Artifact": "edgekit.export:Artifact",
     "load": "edgekit.runtimes:load",
 }
 
-__all__ = ["__version__", "ModelCard", "EdgekitError", *_LAZY]
+__all__ = ["__version__", "ModelCard", "EdgekitError", "export", "Artifact", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -49,7 +49,9 @@ class ParityReport:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        return {k: v for k, v in d.items() if v not in ("", None) or k in ("status",)}
+        if self.status == "not_run":
+            return {k: d[k] for k in ("status", "reason", "runtime") if d[k]}
+        return {k: v for k, v in d.items() if v not in ("", None) or k == "status"}
 
     def summary(self) -> str:
         if self.status == "not_run":

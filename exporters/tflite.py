@@ -11,7 +11,10 @@ The manifest is embedded as a model metadata entry named `edgekit_manifest` (a b
 the UTF-8 JSON), the standard TFLite place for metadata."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import tempfile
 
 from . import Exporter, Lowered, float_io, register_target, versions_of
 
@@ -70,6 +73,76 @@ def io_specs(model_bytes: bytes, layout: str) -> tuple[list, list]:
     return inputs, outputs
 
 
+def float_interface(model_bytes: bytes) -> bytes:
+    """Give a full-integer model float32 input/output: a QUANTIZE op in front of each int8 input
+    and a DEQUANTIZE op after each int8 output (what apps that feed floats want). The int8
+    tensors keep their scale/zero point; signature entries are pointed at the float tensors."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    int_types = (schema.TensorType.INT8, schema.TensorType.UINT8)
+
+    def opcode(builtin: int) -> int:
+        for i, oc in enumerate(model.operatorCodes):
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin:
+                return i
+        oc = schema.OperatorCodeT()
+        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), 1
+        model.operatorCodes.append(oc)
+        return len(model.operatorCodes) - 1
+
+    for sg_index, sg in enumerate(model.subgraphs):
+        remap, front, back = {}, [], []
+
+        def float_twin(ti: int) -> int:
+            t = sg.tensors[ti]
+            f = schema.TensorT()
+            f.shape, f.shapeSignature, f.type, f.buffer = t.shape, t.shapeSignature, schema.TensorType.FLOAT32, 0
+            f.name, t.name = t.name, (t.name or b"") + b"_int8"
+            sg.tensors.append(f)
+            remap[ti] = len(sg.tensors) - 1
+            return remap[ti]
+
+        for pos, ti in enumerate(list(sg.inputs)):
+            if sg.tensors[ti].type in int_types:
+                op = schema.OperatorT()
+                op.opcodeIndex, op.inputs, op.outputs = opcode(schema.BuiltinOperator.QUANTIZE), [float_twin(ti)], [ti]
+                front.append(op)
+                sg.inputs[pos] = remap[ti]
+        for pos, ti in enumerate(list(sg.outputs)):
+            if sg.tensors[ti].type in int_types:
+                op = schema.OperatorT()
+                op.opcodeIndex, op.inputs, op.outputs = opcode(schema.BuiltinOperator.DEQUANTIZE), [ti], [float_twin(ti)]
+                back.append(op)
+                sg.outputs[pos] = remap[ti]
+        sg.operators = front + list(sg.operators or []) + back
+        for sig in model.signatureDefs or []:
+            if sig.subgraphIndex == sg_index:
+                for entry in list(sig.inputs or []) + list(sig.outputs or []):
+                    entry.tensorIndex = remap.get(entry.tensorIndex, entry.tensorIndex)
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def int8_interface(model_bytes: bytes) -> bytes:
+    """Turn a full-integer model's float input/output (quantize/dequantize at the edges) into
+    int8 tensors, with LiteRT's own modify_model_interface tool."""
+    from ai_edge_litert import _pywrap_modify_model_interface as mmi
+
+    int8 = 9  # TensorType.INT8 in the TFLite schema
+    with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as d:
+        src, dst = os.path.join(d, "float_io.tflite"), os.path.join(d, "int8_io.tflite")
+        with open(src, "wb") as f:
+            f.write(model_bytes)
+        status = mmi.modify_model_interface(src, dst, int8, int8)
+        if status != 0 or not os.path.isfile(dst):
+            raise RuntimeError(f"LiteRT modify_model_interface failed with status {status}")
+        with open(dst, "rb") as f:
+            return f.read()
+
+
 def _quantize_flatbuffer(model_bytes: bytes, mode: str) -> bytes:
     """ai-edge-quantizer recipes applied to the fp32 flatbuffer: fp16 weights, dynamic-range int8,
     weight-only int8."""
@@ -88,7 +161,9 @@ def _quantize_flatbuffer(model_bytes: bytes, mode: str) -> bytes:
         rcp = recipe.weight_only_wi8_afp32()
     else:  # internal: options() only lets the modes above through
         raise ValueError(mode)
-    return bytes(quantizer.Quantizer(bytearray(model_bytes), rcp).quantize().quantized_model)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a size summary
+        result = quantizer.Quantizer(bytearray(model_bytes), rcp).quantize()
+    return bytes(result.quantized_model)
 
 
 @register_target
@@ -107,10 +182,13 @@ class TFLiteExporter(Exporter):
         if options.precision == "int8" and options.quant == "static":
             from ..quantize import quantize_pt2e
 
-            qr = quantize_pt2e(cap.module, (cap.example,), calib.arrays, backend="litert",
-                               int8_io=options.io == "int8")
+            qr = quantize_pt2e(cap.module, (cap.example,), calib.arrays, backend="litert")
+            for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
+                m.training = False
             edge = litert_torch.convert(qr.module, (cap.example,), quant_config=qr.litert_quant_config())
             model_bytes = bytes(edge.model_content())
+            # the converter makes the edges int8; give apps the IO they asked for
+            model_bytes = int8_interface(model_bytes) if options.io == "int8" else float_interface(model_bytes)
             quantization = {**qr.recipe, "io": options.io}
         else:
             edge = litert_torch.convert(cap.graph_module(), (cap.example,))
