@@ -1,0 +1,223 @@
+"""The demo apps' contract with edgekit: every manifest field the Android and iOS code reads
+exists in the manifest JSON Schema with the type the app expects; `edgekit export --bundle` puts
+every file where the app code looks; the golden vectors it writes are edgekit's own
+preprocessing and runtime output for a real photo."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from edgekit.bundle import APP_LAYOUTS, ASSET_DIR, GOLDEN_DIR, GOLDEN_FILES, MANIFEST_NAME, bundle
+from edgekit.errors import ArtifactError, InputError
+from edgekit.manifest import schema
+
+from test_apps_fixtures import (ANDROID, GOLDEN_PHOTO, IOS, cli_bundle, kotlin_asset_paths, kotlin_keys,
+                                swift_asset_paths, swift_keys)
+
+JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
+
+
+def _types_of(node: dict, root: dict) -> set:
+    """JSON types a schema node allows (type, const and enum)."""
+    node = _deref(node, root)
+    t = node.get("type")
+    if t is not None:
+        return set([t] if isinstance(t, str) else t)
+    values = node.get("enum", []) + ([node["const"]] if "const" in node else [])
+    out = set()
+    for v in values:
+        out.add("null" if v is None else "boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
+                else "number" if isinstance(v, float) else "string" if isinstance(v, str) else type(v).__name__)
+    return out
+
+
+def _deref(node: dict, root: dict) -> dict:
+    while "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/"), ref
+        node = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+    return node
+
+
+def resolve(path: str, root: dict):
+    """Walk a dotted manifest path through the schema: (node, required_all_the_way)."""
+    node, required = root, True
+    for part in path.split("."):
+        node = _deref(node, root)
+        if part.isdigit():
+            if "items" not in node:
+                return None, False
+            required = required and node.get("minItems", 0) > int(part)
+            node = node["items"]
+        else:
+            props = node.get("properties", {})
+            if part not in props:
+                return None, False
+            required = required and part in node.get("required", [])
+            node = props[part]
+    return _deref(node, root), required
+
+
+@pytest.mark.parametrize("app", ["android", "ios"])
+def test_every_key_the_app_reads_is_in_the_schema(app):
+    keys = kotlin_keys() if app == "android" else swift_keys()
+    assert len(keys) >= 20, f"{app}: the key list was not found or is incomplete ({len(keys)} keys)"
+    root = schema()
+    problems = []
+    for path, typ, app_requires in keys:
+        assert typ in JSON_TYPES, (path, typ)
+        node, schema_requires = resolve(path, root)
+        if node is None:
+            problems.append(f"{path}: not in the schema")
+            continue
+        allowed = _types_of(node, root)
+        if typ not in allowed and not (typ == "number" and "integer" in allowed):
+            problems.append(f"{path}: app reads {typ}, schema allows {sorted(allowed)}")
+        if app_requires and not schema_requires:
+            problems.append(f"{path}: the app requires it but the schema does not require it on every level")
+    assert not problems, "\n".join(problems)
+
+
+def test_android_and_ios_read_the_same_keys():
+    assert {k[0] for k in kotlin_keys()} == {k[0] for k in swift_keys()}
+    assert {k[0]: k[1:] for k in kotlin_keys()} == {k[0]: k[1:] for k in swift_keys()}
+
+
+TEST_DIRS = ("/src/test/", "/src/androidTest/", "/EdgekitDemoTests/", "/build/")
+
+
+def _sources(folder, suffix, skip):
+    """App sources (tests, which write manifests of their own, excluded)."""
+    return [p for p in folder.rglob(f"*{suffix}") if p.name not in skip and not any(d in str(p) for d in TEST_DIRS)]
+
+
+def test_apps_read_the_manifest_only_through_the_key_lists():
+    """No manifest field name written as a string literal outside the key lists: a field the
+    app reads is always one the contract test above sees."""
+    root = schema()
+    fields = set(root["properties"]) | {k[0] for k in kotlin_keys()}
+    for block in ("preprocessing", "model", "artifact", "trainable_head"):
+        fields |= set(root["properties"][block].get("properties", {}))
+    fields |= set(root["$defs"]["tensor"]["properties"])
+    fields -= {"name", "file", "format", "shape", "dtype", "layout", "source"}  # too generic to police
+    offenders = []
+    files = _sources(ANDROID, ".kt", {"ManifestKeys.kt"}) + _sources(IOS, ".swift", {"ManifestKeys.swift"})
+    assert len(files) >= 8, "app sources not found"
+    for f in files:
+        code = re.sub(r"/\*.*?\*/", "", f.read_text(), flags=re.S)  # comments may name fields
+        code = re.sub(r"^\s*//.*$|\s//.*$", "", code, flags=re.M)
+        for lit in re.findall(r'"([A-Za-z_][A-Za-z0-9_.]*)"', code):
+            if lit in fields:
+                offenders.append(f"{f.relative_to(ANDROID.parent)}: \"{lit}\"")
+    assert not offenders, "manifest fields read outside the key lists:\n" + "\n".join(offenders)
+
+
+def test_bundle_layout_matches_the_app_code():
+    kt = kotlin_asset_paths()
+    sw = swift_asset_paths()
+    assert kt["DIR"] == ASSET_DIR == sw["dir"]
+    assert kt["MANIFEST"] == f"{ASSET_DIR}/{MANIFEST_NAME}" == sw["manifest"]
+    assert kt["GOLDEN_DIR"] == f"{ASSET_DIR}/{GOLDEN_DIR}" == sw["goldenDir"]
+    golden_kt = sorted(v.rsplit("/", 1)[1] for k, v in kt.items() if k.startswith("GOLDEN_") and k != "GOLDEN_DIR")
+    assert golden_kt == sorted(GOLDEN_FILES)
+    assert kt["FLAVOR_LITERT_ASSETS"] == APP_LAYOUTS["android"]["tflite"]
+    assert kt["FLAVOR_EXECUTORCH_ASSETS"] == APP_LAYOUTS["android"]["executorch"]
+    assert sw["appFolder"] == APP_LAYOUTS["ios"]["coreml"]
+    # the Gradle flavors and the Xcode project really use those folders
+    gradle = (ANDROID / "app/build.gradle.kts").read_text()
+    assert 'create("litert")' in gradle and 'create("executorch")' in gradle
+    project = (IOS / "project.yml").read_text()
+    assert f"path: {APP_LAYOUTS['ios']['coreml']}/{ASSET_DIR}" in project and "type: folder" in project
+
+
+@pytest.fixture(scope="module")
+def bundled(photos_dir):
+    return cli_bundle(str(photos_dir))
+
+
+def test_cli_bundle_puts_every_file_where_the_app_looks(bundled):
+    kt = kotlin_asset_paths()
+    assets = bundled / kt["FLAVOR_EXECUTORCH_ASSETS"]
+    for name, rel in kt.items():
+        if name in ("DIR", "GOLDEN_DIR") or name.startswith("FLAVOR_"):
+            continue
+        assert (assets / rel).is_file(), f"{rel} missing under {assets}"
+    manifest = json.loads((assets / kt["MANIFEST"]).read_text())
+    art = assets / kt["DIR"] / manifest["artifact"]["file"]
+    assert art.is_file() and art.suffix == ".pte"
+    from edgekit.manifest import sha256_file, validate
+
+    validate(manifest)
+    assert sha256_file(art) == manifest["artifact"]["sha256"]
+    assert not list(assets.glob(".*")), "staging folders left behind"
+
+
+def test_golden_vectors_are_edgekit_preprocessing_and_runtime_output(bundled, photos_dir):
+    from edgekit.preprocess import preprocess
+    from edgekit.runtimes import load
+
+    d = bundled / APP_LAYOUTS["android"]["executorch"] / ASSET_DIR
+    manifest = json.loads((d / MANIFEST_NAME).read_text())
+    meta = json.loads((d / "golden/input.json").read_text())
+    assert (d / "golden/photo.jpg").read_bytes() == (photos_dir / GOLDEN_PHOTO).read_bytes()
+    x = preprocess(photos_dir / GOLDEN_PHOTO, manifest["preprocessing"])
+    got = np.frombuffer((d / "golden/input.bin").read_bytes(), "<f4").reshape(meta["shape"])
+    assert meta["dtype"] == "float32" and list(x.shape) == meta["shape"] == [1, 3, 64, 64]
+    np.testing.assert_array_equal(got, x)
+    crop = np.frombuffer((d / "golden/crop_rgb.bin").read_bytes(), np.uint8).reshape(64, 64, 3)
+    spec = manifest["preprocessing"]
+    recomputed = (crop.astype(np.float32) * np.float32(spec["scale"]) - np.float32(spec["mean"])) / np.float32(spec["std"])
+    np.testing.assert_array_equal(recomputed.transpose(2, 0, 1)[None], x)
+    with load(d / manifest["artifact"]["file"]) as m:
+        out = m.run([x])[0].reshape(-1)
+    np.testing.assert_allclose(np.frombuffer((d / "golden/output.bin").read_bytes(), "<f4"), out, atol=1e-6)
+    expected = json.loads((d / "golden/expected.json").read_text())
+    assert [t["index"] for t in expected["top3"]] == list(np.argsort(-out, kind="stable")[:3])
+    p = np.exp(out - out.max()) / np.exp(out - out.max()).sum()
+    for t in expected["top3"]:
+        assert t["label"] == manifest["labels"][t["index"]]
+        assert abs(t["score"] - p[t["index"]]) < 1e-6
+
+
+def test_bundle_rejects_wrong_inputs_and_changes_nothing(bundled, tmp_path):
+    d = bundled / APP_LAYOUTS["android"]["executorch"] / ASSET_DIR
+    art = next((bundled.parent / "out").glob("*.pte"))  # the exported artifact, sidecar beside it
+    before = {p.name: p.stat().st_mtime_ns for p in d.rglob("*")}
+    with pytest.raises(InputError, match="not a demo app folder"):
+        bundle(art, tmp_path)
+    (tmp_path / "project.yml").write_text("name: x\n")
+    with pytest.raises(InputError, match="runs coreml artifacts, not executorch"):
+        bundle(art, tmp_path)
+    lone = tmp_path / "lone.pte"
+    lone.write_bytes(art.read_bytes())
+    with pytest.raises(ArtifactError, match="no manifest"):
+        bundle(lone, bundled)
+    # a photo that is not an image: the error comes before anything in the app is touched
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not a jpeg")
+    with pytest.raises(InputError, match="not a readable image"):
+        bundle(art, bundled, photo=bad)
+    assert {p.name: p.stat().st_mtime_ns for p in d.rglob("*")} == before
+    assert not list(d.parent.glob(".*")), "staging folders left behind"
+
+
+def test_bundle_twice_replaces_the_folder(bundled, photos_dir, tmp_path):
+    """A second bundle (default synthetic photo) replaces the first atomically: same layout,
+    new golden photo, nothing left over."""
+    app = tmp_path / "android_demo"
+    shutil.copytree(bundled, app)
+    art = next((bundled.parent / "out").glob("*.pte"))
+    r = bundle(art, app)
+    d = app / APP_LAYOUTS["android"]["executorch"] / ASSET_DIR
+    assert r.folder == d and sorted(r.files) == sorted([art.name, MANIFEST_NAME] + [f"{GOLDEN_DIR}/{f}" for f in GOLDEN_FILES])
+    assert (d / "golden/photo.jpg").read_bytes() != (photos_dir / GOLDEN_PHOTO).read_bytes()
+    meta = json.loads((d / "golden/input.json").read_text())
+    assert meta["photo_source"] == "edgekit synthetic golden photo"
+    assert [t["index"] for t in r.top3] == [t["index"] for t in json.loads((d / "golden/expected.json").read_text())["top3"]]
+    assert sorted(p.name for p in d.parent.iterdir()) == [ASSET_DIR]
