@@ -322,3 +322,52 @@ def test_torch_runtime_from_zoo_matches_the_module(photo):
 def test_errors_are_edgekit_errors(tiny):
     with pytest.raises(EdgekitError):
         load(tiny / "tiny.tflite", threads=0)
+
+
+# ---- end to end on a real edgekit export (real ImageNet weights, real photos) ---------------------------------------------
+@pytest.fixture(scope="session")
+def lite0_tflite(tmp_path_factory):
+    import edgekit
+
+    out = tmp_path_factory.mktemp("lite0")
+    art = edgekit.export("efficientnet_lite0", target="tflite", weights="imagenet", out=out, verify=False)
+    return art.path
+
+
+def test_real_export_predicts_like_pytorch(lite0_tflite, photos_dir, photo_labels, tmp_path, monkeypatch):
+    import subprocess
+
+    import torch
+
+    import edgekit
+    from edgekit.runtimes import probe
+    from edgekit.runtimes.torch import TorchModel
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
+    probes = []
+    monkeypatch.setattr(probe, "run_probe", lambda p, f, timeout=0: probes.append(p))
+    m = edgekit.load(lite0_tflite, threads=1)
+    assert probes == [], "an edgekit export whose sidecar sha256 matches needs no probe"
+    assert m.manifest["model"]["name"] == "efficientnet_lite0" and len(m.labels) == 1000
+    ref = TorchModel.from_zoo("efficientnet_lite0", weights="imagenet", threads=1)
+    files = sorted(photo_labels)[:6]
+    correct = 0
+    for f in files:
+        top = m.predict(photos_dir / f, k=5)
+        want = ref.predict(photos_dir / f, k=5)
+        assert [i for i, _, _ in top] == [i for i, _, _ in want], f
+        np.testing.assert_allclose([s for _, _, s in top], [s for _, _, s in want], atol=1e-3)
+        assert top[0][1] == edgekit.get_card("efficientnet_lite0").labels[top[0][0]]
+        correct += photo_labels[f] in [i for i, _, _ in top]
+    assert correct >= 4, f"real weights should get most of these photos in the top 5 ({correct}/6)"
+    # the CLI on the same artifact, and the manifest embedded in the file when the sidecar is gone
+    r = subprocess.run([sys.executable, "-m", "edgekit", "predict", str(lite0_tflite), str(photos_dir / files[0]), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["results"][0]["top_k"][0]["index"] == m.predict(photos_dir / files[0], k=1)[0][0]
+    alone = tmp_path / lite0_tflite.name
+    shutil.copyfile(lite0_tflite, alone)
+    assert read_manifest(alone)["labels"] == m.labels
+    r = subprocess.run([sys.executable, "-m", "edgekit", "info", str(alone)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "embedded in the artifact" in r.stdout and "efficientnet_lite0" in r.stdout, r.stdout + r.stderr
