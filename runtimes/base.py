@@ -138,6 +138,18 @@ class RuntimeModel(ABC):
         self._load()
         self.inputs = merge_specs(self._native_inputs(), manifest, "inputs")
         self.outputs = merge_specs(self._native_outputs(), manifest, "outputs")
+        self._init_fast_path()
+
+    def _init_fast_path(self) -> None:
+        """run() on one C-contiguous array of exactly the native dtype and static shape skips all
+        checks and conversions (the common case; keeps the wrapper's cost to a few microseconds)."""
+        self._fast = None
+        if len(self.inputs) == 1 and all(d >= 0 for d in self.inputs[0].shape):
+            try:
+                self._fast = (np.dtype(self.inputs[0].dtype), tuple(self.inputs[0].shape))
+            except TypeError:
+                pass
+        self._dequant_outputs = any(o.dtype in QUANT_DTYPES and o.quantization is not None for o in self.outputs)
 
     # ---- what a runtime module implements -------------------------------------------------
     @abstractmethod
@@ -190,6 +202,10 @@ class RuntimeModel(ABC):
     def prepare(self, arrays) -> list:
         """Check float inputs against the specs and convert them to native arrays (quantized
         where the input is int8/uint8). Raises InputError naming the expected spec."""
+        fast = self._fast
+        if fast is not None and type(arrays) is np.ndarray and arrays.dtype == fast[0] and arrays.shape == fast[1] \
+                and arrays.flags.c_contiguous:
+            return [arrays]
         if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
             arrays = [arrays]
         if len(arrays) != len(self.inputs):
@@ -232,6 +248,8 @@ class RuntimeModel(ABC):
 
     def finish(self, outputs: list) -> list:
         """Native outputs -> float arrays (int8/uint8 outputs dequantized)."""
+        if not self._dequant_outputs:
+            return [o if type(o) is np.ndarray else np.asarray(o) for o in outputs]
         res = []
         for o, spec in zip(outputs, self.outputs):
             o = np.asarray(o)

@@ -25,10 +25,19 @@ def _spec(info, name: str) -> TensorSpec:
     return TensorSpec(name, tuple(int(d) for d in info.sizes()), SCALAR_TYPES.get(code, f"scalar_type_{code}"), None, None)
 
 
+_pool_threads = None  # what edgekit last set the process-wide pool to
+
+
 def set_threads(n: int) -> None:
+    """Resize ExecuTorch's process-wide thread pool (only when another edgekit model changed it:
+    the check is one comparison, so run() can call it every time)."""
+    global _pool_threads
+    if _pool_threads == n:
+        return
     lib = _lib()
     if lib._threadpool_get_thread_count() != n:
         lib._unsafe_reset_threadpool(n)
+    _pool_threads = n
 
 
 class ExecuTorchModel(RuntimeModel):
@@ -41,6 +50,7 @@ class ExecuTorchModel(RuntimeModel):
         import torch  # the pybindings exchange torch tensors
 
         self._torch = torch
+        self._from_numpy = torch.from_numpy
         if self._threads:
             set_threads(self._threads)
         try:
@@ -65,10 +75,10 @@ class ExecuTorchModel(RuntimeModel):
         return [_spec(self._meta.output_tensor_meta(i), f"output_{i}") for i in range(self._meta.num_outputs())]
 
     def _invoke(self, arrays: list) -> list:
-        if self._threads:
+        if self._threads and _pool_threads != self._threads:
             set_threads(self._threads)
         try:
-            outs = self._method([self._torch.from_numpy(a) for a in arrays])
+            outs = self._method([self._from_numpy(a) for a in arrays])
         except RuntimeError as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ArtifactError(f"{self.path.name}: ExecuTorch failed to run the program: {msg[:300]}") from None

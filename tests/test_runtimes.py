@@ -75,9 +75,11 @@ def test_load_runs_like_pytorch(tiny, xy, name):
 def test_executorch_threads_set_the_process_pool(tiny):
     import executorch.extension.pybindings.portable_lib as lib
 
-    m = load(tiny / "tiny.pte", threads=2)
-    lib._unsafe_reset_threadpool(1)  # another model changed it
-    m.run(np.zeros((1, 3, 32, 32), np.float32))
+    x = np.zeros((1, 3, 32, 32), np.float32)
+    m2, m1 = load(tiny / "tiny.pte", threads=2), load(tiny / "tiny.pte", threads=1)
+    m1.run(x)
+    assert lib._threadpool_get_thread_count() == 1
+    m2.run(x)  # the pool is process-wide: each model puts its own count back
     assert lib._threadpool_get_thread_count() == 2
 
 
