@@ -79,7 +79,11 @@ class LiteRTModel(RuntimeModel):
                 it.resize_tensor_input(idx, a.shape)
                 it.allocate_tensors()
             it.set_tensor(idx, a)
-        it.invoke()
+        try:
+            it.invoke()
+        except RuntimeError as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ArtifactError(f"{self.path.name}: the TFLite interpreter failed to run it: {msg[:300]}") from None
         return [it.get_tensor(i) for i in self._out_idx]
 
     @property

@@ -50,7 +50,11 @@ class OnnxRuntimeModel(RuntimeModel):
         return [_spec(a) for a in self._sess.get_outputs()]
 
     def _invoke(self, arrays: list) -> list:
-        return self._sess.run(None, dict(zip(self._in_names, arrays)))
+        try:
+            return self._sess.run(None, dict(zip(self._in_names, arrays)))
+        except Exception as e:  # onnxruntime's Fail/RuntimeException on a model that cannot run
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ArtifactError(f"{self.path.name}: ONNX Runtime failed to run it: {msg[:300]}") from None
 
     def embedded_manifest(self):
         """The manifest stored in the model's metadata_props (key 'edgekit_manifest'), if any."""

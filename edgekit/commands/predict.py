@@ -41,10 +41,17 @@ def run(args) -> int:
     t0 = time.perf_counter()
     model = load(args.artifact, threads=args.threads)
     load_s = time.perf_counter() - t0
+    import sys
+    import warnings
+
     results = []
     for p in paths:
         t = time.perf_counter()
-        top = model.predict(p, k=args.k)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            top = model.predict(p, k=args.k)
+        for w in caught if not results else ():
+            print(f"edgekit: warning: {w.message}", file=sys.stderr)
         results.append({"image": str(p), "ms": (time.perf_counter() - t) * 1000,
                         "top_k": [{"index": i, "label": lab, "score": s} for i, lab, s in top]})
     if args.json:
