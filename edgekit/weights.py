@@ -75,29 +75,52 @@ class PackageSource:
 
 
 # --- public entry point ---------------------------------------------------------------------
-def load_weights(model, weights, entry, num_classes: Optional[int] = None) -> dict:
-    """Load `weights` (tag, path or mapping) into `model` (an EdgeClassifier built by the zoo
-    entry `entry`). Returns and sets model.weights_info."""
+@dataclass(frozen=True)
+class WeightsPlan:
+    """Where the weights will come from, decided before any model is built (so a bad tag, a
+    missing file or a missing network fails at once)."""
+
+    kind: str                       # "mapping" | "file" | "download"
+    value: object = None            # the mapping, or the file path
+    tag: Optional[str] = None
+    source: object = None           # the TorchvisionSource / TimmSource / PackageSource used
+
+
+def plan_weights(weights, entry) -> WeightsPlan:
+    """Resolve `weights` (tag, path or mapping) for the zoo entry `entry`."""
     if isinstance(weights, Mapping):
-        info = {"source": "state_dict", "sha256": None, "path": None}
-        _load_state_dict(model, dict(weights), entry.name, "the given state dict", num_classes, info)
-    elif isinstance(weights, (str, os.PathLike)):
-        path = Path(weights).expanduser()
-        tag = _match_tag(str(weights), entry.weights) if isinstance(weights, str) else None
-        if tag is not None and not path.is_file():
-            info = _load_pretrained(model, entry, tag, num_classes)
-        elif path.is_file():
-            info = load_file(model, path, entry.name, num_classes)
-        elif path.exists():
-            raise WeightsError(f"weights path {path} is not a file; expected a .pth/.pt/.safetensors state dict")
-        elif path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in str(weights) or "/" in str(weights):
-            raise WeightsError(f"weights file not found: {path}")
-        else:
-            raise UnknownNameError(f"weights for {entry.name} (a tag, or a .pth/.pt/.safetensors file)",
-                                   str(weights), entry.weights)
-    else:
+        return WeightsPlan("mapping", weights)
+    if not isinstance(weights, (str, os.PathLike)):
         raise WeightsError(f"weights must be None, a tag ({', '.join(entry.weights)}), a file path or a state dict; "
                            f"got {type(weights).__name__}")
+    path = Path(weights).expanduser()
+    tag = _match_tag(str(weights), entry.weights) if isinstance(weights, str) else None
+    if tag is not None and not path.is_file():
+        return _plan_pretrained(entry, tag)
+    if path.is_file():
+        return WeightsPlan("file", path)
+    if path.exists():
+        raise WeightsError(f"weights path {path} is not a file; expected a .pth/.pt/.safetensors state dict")
+    if path.suffix.lower() in WEIGHT_SUFFIXES or os.sep in str(weights) or "/" in str(weights):
+        raise WeightsError(f"weights file not found: {path}")
+    raise UnknownNameError(f"weights for {entry.name} (a tag, or a .pth/.pt/.safetensors file)",
+                           str(weights), entry.weights)
+
+
+def load_weights(model, weights, entry, num_classes: Optional[int] = None) -> dict:
+    """Load `weights` (a WeightsPlan, tag, path or mapping) into `model` (an EdgeClassifier
+    built by the zoo entry `entry`). Returns and sets model.weights_info."""
+    plan = weights if isinstance(weights, WeightsPlan) else plan_weights(weights, entry)
+    if plan.kind == "mapping":
+        info = {"source": "state_dict", "sha256": None, "path": None}
+        _load_state_dict(model, dict(plan.value), entry.name, "the given state dict", num_classes, info)
+    elif plan.kind == "file":
+        source = f"{plan.tag} ({plan.source.describe()})" if plan.tag else None
+        info = load_file(model, plan.value, entry.name, num_classes, source=source)
+    else:
+        info = _download_into(model, entry, plan, num_classes)
+    if plan.source is not None:
+        _apply_card_updates(model, plan.source)
     model.weights_info = info
     return info
 
@@ -164,15 +187,14 @@ def _match_tag(text: str, tags: Mapping) -> Optional[str]:
     return None
 
 
-def _load_pretrained(model, entry, tag: str, num_classes: Optional[int]) -> dict:
-    """Try the tag's sources in order: anything available offline first, then downloads."""
+def _plan_pretrained(entry, tag: str) -> WeightsPlan:
+    """The tag's sources in order: anything available offline first (an installed package, a
+    file torchvision's / timm's hub code downloaded before), then a download if reachable."""
     sources = entry.weights[tag]
-    for src in sources:                                    # offline: packages and hub caches
+    for src in sources:
         path = src.local_file() if isinstance(src, PackageSource) else _cached_file(src)
         if path is not None:
-            info = load_file(model, path, entry.name, num_classes, source=f"{tag} ({src.describe()})")
-            _apply_card_updates(model, src)
-            return info
+            return WeightsPlan("file", path, tag, src)
     download = [s for s in sources if not isinstance(s, PackageSource)]
     if not download:                                       # only a package, not installed
         raise OfflineError(f"weights {tag!r} for {entry.name} come from a package: {_hint(entry, sources)}")
@@ -182,17 +204,21 @@ def _load_pretrained(model, entry, tag: str, num_classes: Optional[int]) -> dict
         host = re.sub(r"^(https?://[^/]+).*$", r"\1", url)
         raise OfflineError(f"cannot download weights {tag!r} for {entry.name}: {host} is not reachable; "
                            f"{_hint(entry, sources)}")
+    return WeightsPlan("download", None, tag, src)
+
+
+def _download_into(model, entry, plan: WeightsPlan, num_classes: Optional[int]) -> dict:
+    src = plan.source
     try:
         state, path = _download(src)
     except Exception as e:
-        raise OfflineError(f"download of weights {tag!r} for {entry.name} failed ({type(e).__name__}: {_first_line(e)}); "
-                           f"{_hint(entry, sources)}") from None
+        raise OfflineError(f"download of weights {plan.tag!r} for {entry.name} failed ({type(e).__name__}: "
+                           f"{_first_line(e)}); {_hint(entry, entry.weights[plan.tag])}") from None
     from .manifest import sha256_file
 
-    info = {"source": f"{tag} ({src.describe()})", "sha256": sha256_file(path) if path else None,
+    info = {"source": f"{plan.tag} ({src.describe()})", "sha256": sha256_file(path) if path else None,
             "path": str(path) if path else None}
     _load_state_dict(model, _unwrap(state, src.describe()), entry.name, src.describe(), num_classes, info)
-    _apply_card_updates(model, src)
     return info
 
 

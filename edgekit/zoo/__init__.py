@@ -50,16 +50,17 @@ def create_model(name: str, weights=None, num_classes: Optional[int] = None):
     width (backbone weights kept; labels class_0..)."""
     entry: ZooEntry = get_entry(name)
     _torch()
-    from ..weights import load_weights
+    from ..weights import load_weights, plan_weights
 
+    plan = None if weights is None else plan_weights(weights, entry)   # bad tag / file / offline: fail now
     params, macs = model_stats(name)        # shape-only count: cheaper than a real forward
     model = entry.builder()
     model.card = replace(entry.card, params=params, macs=macs)
-    if weights is None:
+    if plan is None:
         warnings.warn(f"{name}: no weights given, using random initialization "
                       f"(pass weights='imagenet' or a .pth/.pt/.safetensors file)", UserWarning, stacklevel=2)
     else:
-        load_weights(model, weights, entry, num_classes)
+        load_weights(model, plan, entry, num_classes)
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_head(num_classes)
     return model.eval()
