@@ -153,11 +153,16 @@ class FlatTable:
         return v + 4, n
 
     def string(self, i: int) -> Optional[str]:
+        """A flatbuffer string; invalid UTF-8 is corruption (flatbuffers strings are UTF-8, and
+        native loaders have been seen to abort when they log such a string)."""
         vec = self._vector(i, 1)
         if vec is None:
             return None
         s, n = vec
-        return bytes(self.buf[s:s + n]).decode("utf-8", errors="replace")
+        try:
+            return bytes(self.buf[s:s + n]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise WireError("a string is not valid UTF-8") from None
 
     def bytes_(self, i: int) -> Optional[bytes]:
         vec = self._vector(i, 1)
