@@ -84,9 +84,14 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
     lowered = exporter.lower(cap, options, calib=calib, num_classes=D)
     written = []
     try:
-        tmp = paths["backbone"].with_name(f".{paths['backbone'].name}.{os.getpid()}.tmp")
-        lowered.save(str(tmp), None)
-        os.replace(tmp, paths["backbone"])
+        tmp = paths["backbone"].with_name(f".{paths['backbone'].name}.{os.getpid()}.tmp{SUFFIX[target]}")
+        try:
+            lowered.save(str(tmp), None)
+            os.replace(tmp, paths["backbone"])
+        finally:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
         written.append(paths["backbone"])
         parity = _check_backbone(backbone, cap.example, paths["backbone"], precision) if verify else None
         mod = importlib.import_module(TRAIN_EXPORTERS[target])

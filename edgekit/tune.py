@@ -136,7 +136,16 @@ def _torch_embedder(manifest: dict):
     model_info = manifest.get("model", {})
     src = (model_info.get("weights") or {}).get("source", "random")
     weights = None if src == "random" else src
-    model = create_model(model_info["name"], weights=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random-init warning: checked against the hash below
+        model = create_model(model_info["name"], weights=weights)
+    want = (model_info.get("weights") or {}).get("state_dict_sha256")
+    from .export import _state_dict_sha256
+
+    if want is None or _state_dict_sha256(model) != want:
+        raise ArtifactError(f"a Core ML artifact cannot run on {sys.platform}, and the PyTorch model "
+                            f"{model_info['name']} with weights {src!r} does not reproduce its weights "
+                            "(state_dict sha256 differs); tune it on macOS")
 
     def embed(x):
         with torch.no_grad():
