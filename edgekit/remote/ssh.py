@@ -181,7 +181,7 @@ def bench_over_ssh(runner: SSHRunner, artifacts: Sequence[Path], config: dict, r
                    progress: bool = True) -> dict:
     """Benchmark `artifacts` on the runner's host; the returned document is what the remote
     `edgekit bench --json -` printed, with `remote` filled in and local paths restored."""
-    from ..bench import companion_files, validate
+    from ..bench import SCHEMA_ID, companion_files, validate
 
     artifacts = [Path(a) for a in artifacts]
     names = [remote_name(a) for a in artifacts]
@@ -222,6 +222,10 @@ def bench_over_ssh(runner: SSHRunner, artifacts: Sequence[Path], config: dict, r
             raise RemoteError(f"remote edgekit on {runner.target} did not print bench JSON: {res.stdout.strip()[:200]!r}") from None
         try:
             validate(doc)
+        except ImportError:  # no jsonschema here (a minimal install): check the format id at least
+            if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID or not isinstance(doc.get("results"), list):
+                raise RemoteError(f"remote edgekit on {runner.target} printed JSON of another format "
+                                  f"(expected schema {SCHEMA_ID}); is its version compatible?") from None
         except ValueError as e:
             raise RemoteError(f"remote edgekit on {runner.target} printed JSON of another format ({e}); "
                               f"is its version compatible?") from None
