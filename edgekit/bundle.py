@@ -96,7 +96,8 @@ def synthetic_photo() -> "PIL.Image.Image":  # noqa: F821
 
 
 def _photo_jpeg(photo: Optional[PathLike]) -> bytes:
-    """The golden photo as JPEG bytes (a given .jpg is copied byte for byte)."""
+    """The golden photo as JPEG bytes: an RGB .jpg is copied byte for byte; anything else (PNG,
+    grayscale or CMYK JPEG, which phone decoders treat differently) is re-encoded as RGB JPEG."""
     from PIL import Image
 
     if photo is None:
@@ -108,7 +109,7 @@ def _photo_jpeg(photo: Optional[PathLike]) -> bytes:
 
     open_image(p)  # one-line InputError for a missing or unreadable file
     with Image.open(p) as im:
-        if im.format == "JPEG":
+        if im.format == "JPEG" and im.mode == "RGB":
             return p.read_bytes()
         buf = io.BytesIO()
         im.convert("RGB").save(buf, "JPEG", quality=95)

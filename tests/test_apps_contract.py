@@ -221,3 +221,39 @@ def test_bundle_twice_replaces_the_folder(bundled, photos_dir, tmp_path):
     assert meta["photo_source"] == "edgekit synthetic golden photo"
     assert [t["index"] for t in r.top3] == [t["index"] for t in json.loads((d / "golden/expected.json").read_text())["top3"]]
     assert sorted(p.name for p in d.parent.iterdir()) == [ASSET_DIR]
+
+
+def test_cli_bundle_into_the_ios_demo(tmp_path, photos_dir):
+    """`edgekit export ... --target coreml --bundle ios_demo`: the .mlpackage, manifest and golden
+    files land where ManifestKeys.swift's AssetPaths look; off macOS the golden top-3 is absent
+    with the reason (the XCTest then skips only the Core ML check)."""
+    import subprocess
+    import sys
+
+    from edgekit.preprocess import preprocess
+
+    app = tmp_path / "ios_demo"
+    app.mkdir()
+    shutil.copy(IOS / "project.yml", app / "project.yml")
+    photo = photos_dir / "n01820546_lorikeet.JPEG"
+    r = subprocess.run([sys.executable, "-m", "edgekit", "export", "mobilenet_v3_small", "--target", "coreml",
+                        "--precision", "fp32", "--input-size", "64", "--no-verify", "--out", str(tmp_path / "out"),
+                        "--bundle", str(app), "--bundle-photo", str(photo)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sw = swift_asset_paths()
+    root = app / sw["appFolder"]
+    for name, rel in sw.items():
+        if name in ("appFolder", "dir", "goldenDir"):
+            continue
+        if name == "goldenOutput" and sys.platform != "darwin":
+            assert not (root / rel).exists()
+            continue
+        assert (root / rel).is_file(), f"{rel} missing under {root}"
+    manifest = json.loads((root / sw["manifest"]).read_text())
+    assert (root / sw["dir"] / manifest["artifact"]["file"] / "Manifest.json").is_file()
+    expected = json.loads((root / sw["goldenExpected"]).read_text())
+    if sys.platform != "darwin":
+        assert expected["top3"] is None and "macOS" in expected["reason"]
+    meta = json.loads((root / sw["goldenInputMeta"]).read_text())
+    x = preprocess(photo, manifest["preprocessing"])
+    np.testing.assert_array_equal(np.frombuffer((root / sw["goldenInput"]).read_bytes(), "<f4").reshape(meta["shape"]), x)

@@ -60,6 +60,9 @@ def core_jar(request):
         errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
         assert r.returncode == 0 and tmp.is_file(), "kotlinc failed:\n" + "\n".join(errors or r.stderr.splitlines()[-30:])
         os.replace(tmp, jar)
+        for old in cache.glob("core-*.jar"):  # jars of earlier source states
+            if old != jar:
+                old.unlink(missing_ok=True)
     return [java, "-cp", f"{jar}{os.pathsep}{_stdlib(kotlinc)}"]
 
 
@@ -152,3 +155,35 @@ def test_kotlin_core_logic(core_jar, tmp_path):
     res = _run(core_jar, "dev.edgekit.demo.core.CoreChecksKt", f)
     assert res["rc"] == 0 and res["failed"] == [], res
     assert res["checks"] >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.realweights
+def test_real_efficientnet_lite0_trainable_bundle_in_kotlin(core_jar, photos_dir, tmp_path):
+    """EfficientNet-Lite0 with real ImageNet weights, TFLite, --trainable-head, bundled by the
+    CLI: the trainable-head files sit where the app looks, the manifest parses in Kotlin with
+    its trainable head (batch, capacity), the golden top-1 is the photo's true class, and the
+    Kotlin pipeline reproduces the tensor and the top-3."""
+    import subprocess
+    import sys
+
+    app = tmp_path / "android_demo"
+    app.mkdir()
+    shutil.copy(ANDROID / "settings.gradle.kts", app / "settings.gradle.kts")
+    photo = photos_dir / "n01530575_brambling.JPEG"
+    r = subprocess.run([sys.executable, "-m", "edgekit", "export", "efficientnet_lite0", "--weights", "imagenet",
+                        "--target", "tflite", "--trainable-head", "--max-classes", "8", "--train-batch", "8",
+                        "--no-verify", "--out", str(tmp_path / "out"), "--bundle", str(app), "--bundle-photo", str(photo)],
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assets = app / "app/src/litert/assets"
+    m = json.loads((assets / "edgekit/manifest.json").read_text())
+    head = m["trainable_head"]
+    for key in ("backbone", "train_step"):
+        assert (assets / "edgekit" / head[key]).is_file()
+    assert head["optimizer"]["batch"] == 8 and head["optimizer"]["max_classes"] == 8
+    expected = json.loads((assets / "edgekit/golden/expected.json").read_text())
+    assert expected["top3"][0]["index"] == 10 and expected["top3"][0]["label"] == "brambling", expected["top3"]
+    res = _run(core_jar, "dev.edgekit.demo.core.GoldenMainKt", assets, *_decoded(photo, tmp_path))
+    assert res["ok"] and res["rc"] == 0, res
+    assert res["full_max_abs_pil_decoded"] == 0.0 and res["top3"].startswith("10,")
