@@ -50,8 +50,9 @@ class LiteRtEngine(file: File, settings: RuntimeSettings) : InferenceEngine {
         if (settings.delegate == "GPU") {
             val compat = CompatibilityList()
             if (compat.isDelegateSupportedOnThisDevice) {
-                gpu = GpuDelegate(compat.bestOptionsForThisDevice)
-                options.addDelegate(gpu)
+                val delegate = GpuDelegate(compat.bestOptionsForThisDevice)
+                options.addDelegate(delegate)
+                gpu = delegate
                 used = "GPU"
             } else {
                 used = "XNNPACK (GPU delegate not supported on this device)"

@@ -227,7 +227,7 @@ class MainActivity : ComponentActivity() {
 
     private fun forget() {
         worker.execute {
-            store.clear()
+            if (::store.isInitialized) store.clear()
             head = null
             teacher.clear()
             runOnUiThread { updateTeachStatus() }
