@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -229,3 +230,21 @@ def test_too_many_classes_for_the_program(tflite_artifact, tmp_path):
     cap = m["trainable_head"]["optimizer"]["max_classes"]
     with pytest.raises(DataError, match="--max-classes"):
         t.set_weights(np.zeros((cap + 1, t.dim), np.float32), np.zeros(cap + 1, np.float32))
+
+
+def test_tflite_tuning_is_torch_free(tflite_artifact, coarse_dir, emb_cache, tmp_path):
+    """The whole TFLite path (scan, embeddings, train signature, writing) runs with torch unimportable,
+    as on a Raspberry Pi with numpy and a TFLite interpreter."""
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['executorch'] = None\n"
+        "from edgekit.tune import tune\n"
+        f"r = tune({str(tflite_artifact)!r}, {str(coarse_dir)!r}, {str(tmp_path / 'pi.tflite')!r}, epochs=2,"
+        f" val_split=0.4, cache_dir={str(emb_cache)!r}, progress=False, log=lambda s: None)\n"
+        "assert r.record['trainer']['runtime'] == 'tflite', r.record['trainer']\n"
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print('ok', r.record['after']['val_accuracy'])\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-2000:]
+    assert (tmp_path / "pi.tflite.json").is_file()
