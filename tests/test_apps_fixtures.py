@@ -3,6 +3,7 @@ into a scratch copy of the Android demo's asset layout (by the CLI, `--bundle`),
 test session, plus readers of the app sources' key and path lists."""
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -50,6 +51,7 @@ def cli_bundle(photos_dir: str) -> Path:
     """`edgekit export mobilenet_v3_small --target executorch --input-size 64 --bundle APP` into a
     scratch app folder (only the Gradle settings file that marks an Android demo); returns APP."""
     root = Path(tempfile.mkdtemp(prefix="edgekit-apps-"))
+    atexit.register(shutil.rmtree, root, True)  # removed when the test session ends
     app = root / "android_demo"
     app.mkdir()
     shutil.copy(ANDROID / "settings.gradle.kts", app / "settings.gradle.kts")
