@@ -4,6 +4,9 @@
 - fp32: float32 compute precision.
 - int8 weight: fp16 program whose conv/linear weights are int8 per-channel symmetric
   (coremltools.optimize.coreml.linear_quantize_weights), dequantized on the fly.
+- int8 static (W8A8): PT2E with the Core ML quantizer that ExecuTorch's Core ML backend ships
+  (runs on Linux), calibrated on real images; int8 weights and activations (quantize/dequantize
+  ops in the program, iOS17+). Float input/output.
 
 The output stays the raw `logits` tensor on every target, so apps read the same thing
 everywhere; the class labels travel in the manifest, which is embedded as the user-defined
@@ -26,13 +29,31 @@ def _quiet_coremltools():
     logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 
+def _w8a8(cap, calib_arrays):
+    """PT2E W8A8 with ExecuTorch's CoreMLQuantizer; returns the re-captured ExportedProgram."""
+    import torch
+    from coremltools.optimize.torch.quantization.quantization_config import LinearQuantizerConfig, QuantizationScheme
+    from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    cfg = LinearQuantizerConfig.from_dict({"global_config": {
+        "quantization_scheme": QuantizationScheme.symmetric, "activation_dtype": torch.quint8,
+        "weight_dtype": torch.qint8, "weight_per_channel": True}})
+    prepared = prepare_pt2e(cap.graph_module(), CoreMLQuantizer(cfg))
+    with torch.no_grad():
+        for a in calib_arrays:
+            prepared(torch.from_numpy(a[None]))
+    converted = convert_pt2e(prepared)
+    return torch.export.export(converted, (cap.example,), strict=False)
+
+
 @register_target
 class CoreMLExporter(Exporter):
     name = "coreml"
     suffix = ".mlpackage"
     is_directory = True
     default_precision = "fp16"
-    precisions = {"fp16": None, "fp32": None, "int8": ("weight",)}
+    precisions = {"fp16": None, "fp32": None, "int8": ("weight", "static")}
     parity_runtime = None
     parity_unavailable = "needs macOS (Core ML runs only on Apple platforms)"
 
@@ -41,16 +62,21 @@ class CoreMLExporter(Exporter):
         import coremltools as ct
 
         compute = ct.precision.FLOAT32 if options.precision == "fp32" else ct.precision.FLOAT16
+        program, target, quantization = cap.program, DEPLOYMENT_TARGET, None
+        if options.precision == "int8" and options.quant == "static":
+            program = _w8a8(cap, calib.arrays)
+            target = "iOS17"  # activation quantize/dequantize ops need iOS17
+            quantization = {"recipe": "pt2e-coreml-w8a8-static", "weights": "int8 per-channel symmetric",
+                            "activations": "uint8 per-tensor (Core ML quantizer)", "io": "float"}
         mlmodel = ct.convert(
-            cap.program.run_decompositions({}),
+            program.run_decompositions({}),
             inputs=[ct.TensorType(name="image", shape=cap.input_shape)],
             outputs=[ct.TensorType(name="logits")],
             convert_to="mlprogram",
             compute_precision=compute,
-            minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+            minimum_deployment_target=getattr(ct.target, target),
         )
-        quantization = None
-        if options.precision == "int8":
+        if options.precision == "int8" and options.quant == "weight":
             from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
             cfg = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8",
@@ -68,7 +94,7 @@ class CoreMLExporter(Exporter):
         inputs, outputs = float_io(cap.input_shape, num_classes, cap.layout)
         return Lowered(
             save=save, inputs=inputs, outputs=outputs, quantization=quantization, delegate=None,
-            details={"model_type": "mlprogram", "minimum_deployment_target": DEPLOYMENT_TARGET,
+            details={"model_type": "mlprogram", "minimum_deployment_target": target,
                      "compute_precision": "float32" if options.precision == "fp32" else "float16"},
             embedded_manifest=f"Core ML user-defined metadata '{METADATA_KEY}'",
             versions=versions_of("coremltools"),

@@ -141,7 +141,7 @@ def no_capture(monkeypatch):
     (dict(target="tflite", precision="int4"), UnknownNameError, ["int8"]),
     (dict(target="executorch", precision="fp16"), ExportError, ["executorch", "fp16", "fp32, int8"]),
     (dict(target="onnx", precision="fp16"), ExportError, ["onnx", "fp16"]),
-    (dict(target="coreml", precision="int8", quant="static"), ExportError, ["coreml", "static", "weight"]),
+    (dict(target="coreml", precision="int8", quant="dynamic"), ExportError, ["coreml", "dynamic", "weight, static"]),
     (dict(target="executorch", precision="int8", quant="dynamic"), ExportError, ["dynamic"]),
     (dict(target="tflite", precision="int8", quant="dynamc"), UnknownNameError, ["dynamic"]),
     (dict(target="tflite", precision="int8", quant="dynamic", io="int8"), ExportError, ["int8 input/output"]),
@@ -150,6 +150,8 @@ def no_capture(monkeypatch):
     (dict(target="tflite", layout="nwhc"), UnknownNameError, ["nhwc"]),
     (dict(target="executorch", precision="int8"), ExportError, ["--calib"]),
     (dict(target="tflite", precision="int8"), ExportError, ["--calib"]),
+    (dict(target="coreml", precision="int8", quant="static"), ExportError, ["--calib"]),
+    (dict(target="onnx", precision="int8"), ExportError, ["--calib"]),
 ])
 def test_bad_options_fail_before_work(no_capture, tmp_path, kwargs, err, words):
     import edgekit

