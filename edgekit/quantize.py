@@ -228,6 +228,8 @@ def _make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
             model = base.annotate(model)
             if fuse_clamp:
                 _fuse_clamp_annotations(model, cfg.output_activation)
+            if layers:
+                _release_float_inputs(model, layers)
             return model
 
         def validate(self, model):
@@ -289,6 +291,21 @@ def _fuse_clamp_annotations(model, act_spec) -> int:
     return n_fused
 
 
+def _release_float_inputs(model, layers) -> None:
+    """A float layer reads float: drop the output observer of its producer when nothing
+    quantized reads that tensor (otherwise the producer's int8 rounding stays in front of it)."""
+    key = "quantization_annotation"
+    for n in model.graph.nodes:
+        if not (_is_weighted(n) and _in_layers(n, layers)):
+            continue
+        p = n.args[0]
+        pa = p.meta.get(key) if hasattr(p, "meta") else None
+        if pa is None or pa.output_qspec is None:
+            continue
+        if all(u.meta.get(key) is None or (_is_weighted(u) and _in_layers(u, layers)) for u in p.users):
+            pa.output_qspec = None
+
+
 # ----------------------------------------------------------------------------------------------
 # public API
 
@@ -306,7 +323,7 @@ def recipe_name(backend: str, per_channel: bool) -> str:
     return f"pt2e-{backend}-{'per-channel' if per_channel else 'per-tensor'}-static"
 
 
-def quantize_pt2e(
+def prepare_calibrated(
     module,
     example_inputs: tuple,
     calib,
@@ -317,19 +334,17 @@ def quantize_pt2e(
     fuse_clamp: bool = True,
     batch_size: int = 8,
     captured=None,
-) -> QuantResult:
-    """Static int8 PT2E quantization of `module` for `backend`; see the module docstring."""
+):
+    """Capture, annotate and calibrate: returns (prepared fx module with observers, quantizer,
+    number of calibration images). `convert_pt2e` turns it into the quantized module."""
     import torch
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
     if backend not in BACKENDS:
         raise UnknownNameError("quantization backend", backend, BACKENDS)
-    if backend == "coreml":
-        backend_q = "xnnpack"  # Core ML W8A8 goes through ExecuTorch's Core ML quantizer; see coreml_quantizer()
-    else:
-        backend_q = backend
     if observer not in OBSERVERS:
         raise UnknownNameError("activation observer", observer, OBSERVERS)
+    backend_q = "litert" if backend == "litert" else "xnnpack"
     float_layers = tuple(float_layers)
     gm = captured if captured is not None else capture(module, example_inputs)
     known = quantizable_layers(gm)
@@ -346,18 +361,55 @@ def quantize_pt2e(
             for i in range(0, int(b.shape[0]) - eb + 1, eb):
                 prepared(b[i : i + eb])
                 n += eb
-    # LiteRT's converter wants the q/dq pairs of the weights unfolded (it folds them itself).
-    converted = convert_pt2e(prepared, fold_quantize=(backend_q != "litert"))
-    recipe = {
+    if n == 0:
+        raise ExportError(f"calibration data has fewer images than the example batch ({eb})")
+    return prepared, quantizer, n
+
+
+def convert(prepared, backend: str):
+    """convert_pt2e with the folding each backend wants (LiteRT folds weight q/dq itself)."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    return convert_pt2e(prepared, fold_quantize=(backend != "litert"))
+
+
+def make_recipe(backend: str, per_channel: bool, observer: str, fuse_clamp: bool, float_layers) -> dict:
+    return {
         "recipe": recipe_name(backend, per_channel),
         "weights": f"int8 symmetric {'per-channel' if per_channel else 'per-tensor'}",
         "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else ""),
         "float_layers": list(float_layers),
     }
+
+
+def quantize_pt2e(
+    module,
+    example_inputs: tuple,
+    calib,
+    backend: str = "xnnpack",
+    per_channel: bool = True,
+    float_layers: Iterable[str] = (),
+    observer: str = "histogram",
+    fuse_clamp: bool = True,
+    batch_size: int = 8,
+    captured=None,
+) -> QuantResult:
+    """Static int8 PT2E quantization of `module` for `backend`; see the module docstring."""
+    prepared, quantizer, n = prepare_calibrated(
+        module, example_inputs, calib, backend, per_channel, float_layers, observer, fuse_clamp, batch_size, captured
+    )
+    converted = convert(prepared, backend)
     return QuantResult(
         module=converted,
-        recipe=recipe,
+        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers),
         backend=backend,
         quantizer=quantizer,
         details={"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp},
     )
+
+
+def guarded_quantize(*args, **kwargs) -> QuantResult:
+    """quantize_pt2e plus the accuracy guard; see edgekit.sensitivity.guarded_quantize."""
+    from .sensitivity import guarded_quantize as _guarded
+
+    return _guarded(*args, **kwargs)

@@ -1,0 +1,187 @@
+"""Per-layer int8 sensitivity and the accuracy guard.
+
+`layer_sensitivity` ranks the conv/linear layers of a fake-quantized PT2E module by how much
+the model's logits move toward float when that ONE layer runs in float (its weight, input and
+output quantize/dequantize pairs bypassed). It needs no recalibration: the bypass reads the
+quantized module made with `convert_pt2e(..., fold_quantize=False)` and edits a copy of it.
+
+`guarded_quantize` (re-exported by edgekit.quantize) quantizes, measures top-1 agreement with the
+float model on held-out inputs and, below `min_agreement`, keeps the most sensitive layers in
+float, re-calibrating for real with `float_layers`, until the agreement is reached or
+`max_float_layers` are kept. What was kept is recorded in `QuantResult.recipe["float_layers"]`.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import ExportError
+
+
+def _is_q(n) -> bool:
+    return n.op == "call_function" and "quantize_per" in str(n.target) and "dequantize" not in str(n.target)
+
+
+def _is_dq(n) -> bool:
+    return n.op == "call_function" and "dequantize_per" in str(n.target)
+
+
+def _qdq_source(n):
+    """If `n` is dequantize(quantize(x)), return x; else None."""
+    if hasattr(n, "op") and _is_dq(n):
+        q = n.args[0]
+        if hasattr(q, "op") and _is_q(q):
+            return q.args[0]
+    return None
+
+
+def bypass_layers(converted, layers: Sequence[str]):
+    """A copy of a converted (fold_quantize=False) PT2E module where `layers` run in float as
+    `float_layers` would make them: float weights, float input where no int8 reader needs the
+    tensor; their outputs stay quantized where a quantized op reads them."""
+    from .quantize import _in_layers, _is_weighted
+
+    gm = copy.deepcopy(converted)
+    targets = [n for n in gm.graph.nodes if _is_weighted(n) and _in_layers(n, layers)]
+    tset = set(targets)
+    for n in targets:
+        args = list(n.args)
+        w = _qdq_source(args[1]) if len(args) > 1 else None
+        if w is not None:
+            args[1] = w
+        # the input runs in float only where every reader of that int8 tensor is a float layer
+        # (the same rule the quantizer applies to float_layers, see quantize._release_float_inputs)
+        a = args[0]
+        src = _qdq_source(a)
+        if src is not None:
+            readers = [r for dq in a.args[0].users for r in dq.users]
+            if all(r in tset for r in readers):
+                args[0] = src
+        n.args = tuple(args)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def run_batches(module, x: np.ndarray, batch: int = 1) -> np.ndarray:
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x) - batch + 1, batch):
+            y = module(torch.from_numpy(np.ascontiguousarray(x[i : i + batch])))
+            outs.append((y[0] if isinstance(y, (tuple, list)) else y).float().numpy())
+    return np.concatenate(outs)
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a.argmax(-1) == b.argmax(-1)).mean())
+
+
+def _log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def kl_to_float(ref: np.ndarray, y: np.ndarray) -> float:
+    """Mean KL(float || quantized) of the softmax outputs: a smooth stand-in for agreement."""
+    lp, lq = _log_softmax(ref.astype(np.float64)), _log_softmax(y.astype(np.float64))
+    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+
+
+def layer_sensitivity(converted, layers: Sequence[str], x: np.ndarray, ref: np.ndarray, batch: int = 1) -> list:
+    """[(layer, kl_gain)] sorted most sensitive first: kl_gain is how much KL(float || int8) on
+    `x` drops when that layer alone runs in float."""
+    base = kl_to_float(ref, run_batches(converted, x, batch))
+    gains = []
+    for layer in layers:
+        y = run_batches(bypass_layers(converted, [layer]), x, batch)
+        gains.append((layer, base - kl_to_float(ref, y)))
+    gains.sort(key=lambda t: -t[1])
+    return gains
+
+
+def guarded_quantize(
+    module,
+    example_inputs: tuple,
+    calib,
+    eval_inputs: Optional[np.ndarray] = None,
+    backend: str = "xnnpack",
+    min_agreement: float = 0.99,
+    max_float_layers: int = 8,
+    candidates: Optional[Iterable[str]] = None,
+    **kwargs,
+):
+    """quantize_pt2e plus the accuracy guard (see module docstring). `eval_inputs` are held-out
+    preprocessed images, never the calibration ones; without them a quarter of `calib` (every
+    4th image) is held out for the check and the rest calibrates. Returns a QuantResult whose
+    `agreement` is the top-1 agreement with float on the held-out images (fake-quant in PyTorch)
+    and whose recipe lists the float layers kept."""
+    import torch  # noqa: F401
+
+    from .quantize import QuantResult, capture, convert, make_recipe, prepare_calibrated, quantizable_layers
+
+    if eval_inputs is None:
+        if not isinstance(calib, np.ndarray) or len(calib) < 4:
+            raise ExportError("the accuracy guard needs held-out images: pass eval_inputs or at least 4 calibration images")
+        idx = np.arange(len(calib))
+        eval_inputs, calib = calib[idx % 4 == 3], calib[idx % 4 != 3]
+    eval_inputs = np.ascontiguousarray(eval_inputs, np.float32)
+    eb = int(example_inputs[0].shape[0])
+    module = module.eval()
+    ref = run_batches(module, eval_inputs, eb)
+    per_channel = kwargs.pop("per_channel", True)
+    observer = kwargs.pop("observer", "histogram")
+    fuse_clamp = kwargs.pop("fuse_clamp", True)
+    float_layers = list(kwargs.pop("float_layers", ()))
+    captured = capture(module, example_inputs)
+
+    def attempt(fl):
+        prepared, quantizer, n = prepare_calibrated(
+            module, example_inputs, calib, backend, per_channel, fl, observer, fuse_clamp,
+            captured=copy.deepcopy(captured), **kwargs,
+        )
+        unfolded = convert(copy.deepcopy(prepared), "litert")  # fold_quantize=False: editable
+        y = run_batches(unfolded, eval_inputs, eb)
+        return prepared, quantizer, n, unfolded, agreement(ref, y), kl_to_float(ref, y)
+
+    prepared, quantizer, n, unfolded, agree, kl = attempt(float_layers)
+    history = [{"float_layers": list(float_layers), "agreement": agree, "kl": kl}]
+    ranking = []
+    if agree < min_agreement and max_float_layers > 0:
+        layers = list(candidates) if candidates is not None else quantizable_layers(captured)
+        layers = [l for l in layers if l not in float_layers]
+        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb)
+        # choose how many to keep with the bypass estimate, then re-calibrate for real
+        chosen: list[str] = []
+        for layer, gain in ranking[:max_float_layers]:
+            if gain <= 0:
+                break
+            chosen.append(layer)
+            est = agreement(ref, run_batches(bypass_layers(unfolded, chosen), eval_inputs, eb))
+            if est >= min_agreement:
+                break
+        if chosen:
+            fl = float_layers + chosen
+            p2, q2, n2, u2, a2, k2 = attempt(fl)
+            history.append({"float_layers": list(fl), "agreement": a2, "kl": k2})
+            if a2 >= agree:
+                prepared, quantizer, n, unfolded, agree, kl, float_layers = p2, q2, n2, u2, a2, k2, fl
+    converted = unfolded if backend == "litert" else convert(prepared, backend)
+    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers)
+    return QuantResult(
+        module=converted,
+        recipe=recipe,
+        backend=backend,
+        quantizer=quantizer,
+        agreement=agree,
+        details={
+            "calibration_images": n,
+            "eval_images": int(len(eval_inputs)),
+            "min_agreement": min_agreement,
+            "guard_history": history,
+            "sensitivity": [(l, float(g)) for l, g in ranking[:16]],
+        },
+    )
