@@ -136,7 +136,7 @@ def _row_split(gm, g, x, w, b, weight, ph, pw, h, wd, ho, wo):
     o, c, kh, kw = weight.shape
     src = g.pad(x, ph, ph, pw, pw, h, wd)
     cols = [g.slice(src, 3, j, j + wo) for j in range(kw)]
-    x3 = cols[0] if kw == 1 else g.call(aten.cat.default, (cols, 1))
+    x3 = g.cat(cols)
     total = None
     for i in range(kh):
         wi = weight.detach()[:, :, i, :].permute(0, 2, 1).reshape(o, kw * c, 1, 1).contiguous()
@@ -164,7 +164,7 @@ def _im2col(gm, g, x, w, b, weight, sh, ph, pw, h, wd, ho, wo):
         src = g.call(aten.reshape.default, (phases, [-1, 4 * c, hp // 2, wp // 2]))
         taps = [g.window(src, ((i % 2) * 2 + (j % 2), c), i // 2, ho, j // 2, wo)
                 for i in range(kh) for j in range(kw)]
-    cols = taps[0] if len(taps) == 1 else g.call(aten.cat.default, (taps, 1))
+    cols = g.cat(taps)
     # column order is tap-major: t * C + c, t = i * kw + j
     w2 = weight.detach().permute(0, 2, 3, 1).reshape(o, kh * kw * c, 1, 1).contiguous()
     wnode = gm.graph.get_attr(_register(gm, w.target + "_im2col", w2))
@@ -224,6 +224,19 @@ class _Builder:
             self.memo[key] = self.call(self.aten.slice.Tensor, (src, dim, start, end))
         return self.memo[key]
 
+    def cat(self, parts: list, width: int = 5):
+        """Channel concatenation as a tree of <= `width`-input cats that keeps the order and copies
+        the least (XNNPACK takes at most 5 inputs; ExecuTorch would chain them, re-copying the
+        growing prefix at every step)."""
+        if len(parts) == 1:
+            return parts[0]
+        sizes = _cat_split(len(parts), width)
+        groups, i = [], 0
+        for n in sizes:
+            groups.append(self.cat(parts[i:i + n], width))
+            i += n
+        return self.call(self.aten.cat.default, (groups, 1))
+
     def pad(self, x, top, bottom, left, right, h, w):
         if bottom < 0:
             x, bottom = self.slice(x, 2, 0, h + bottom), 0
@@ -238,6 +251,25 @@ class _Builder:
             k, c = block
             src = self.slice(src, 1, k * c, (k + 1) * c)
         return self.slice(self.slice(src, 2, r0, r0 + rows), 3, c0, c0 + cols)
+
+
+def _cat_split(n: int, width: int) -> list:
+    """Group sizes (<= width groups, in order) minimizing the elements copied by nested cats."""
+    cost, best = {1: 0}, {1: [1]}
+    for m in range(2, n + 1):
+        # g[k][r]: cheapest way to cover r parts with k groups
+        g = [{0: (0, [])}]
+        for k in range(1, width + 1):
+            row = {}
+            for r in range(1, m + 1):
+                cands = [(g[k - 1][r - t][0] + cost[t], g[k - 1][r - t][1] + [t])
+                         for t in range(1, min(r, m - 1) + 1) if (r - t) in g[k - 1]]
+                if cands:
+                    row[r] = min(cands)
+            g.append(row)
+        c, split = min(g[k][m] for k in range(2, width + 1) if m in g[k])
+        cost[m], best[m] = m + c, split
+    return best[n]
 
 
 def _get_attr(gm, target: str):
