@@ -92,28 +92,41 @@ object Resample {
     }
 
     /** Resize an RGB image to (outW, outH) with `filter` (bilinear, bicubic, lanczos, nearest). */
-    fun resize(img: RgbImage, outW: Int, outH: Int, filter: String): RgbImage {
-        if (outW == img.width && outH == img.height) return img.copy()
-        if (filter == "nearest") return nearest(img, outW, outH)
+    fun resize(img: RgbImage, outW: Int, outH: Int, filter: String): RgbImage =
+        resizeWindow(img, outW, outH, filter, 0, 0, outW, outH)
+
+    /**
+     * The window [x0, x0+w) x [y0, y0+h) of the image resized to (outW, outH), computing only
+     * those output pixels (each depends only on its own coefficients, so the values are the
+     * same as resizing everything and cropping). The window must lie inside the output.
+     */
+    fun resizeWindow(img: RgbImage, outW: Int, outH: Int, filter: String, x0: Int, y0: Int, w: Int, h: Int): RgbImage {
+        if (x0 < 0 || y0 < 0 || w < 1 || h < 1 || x0 + w > outW || y0 + h > outH) throw IllegalArgumentException("window outside the resized image")
+        if (filter == "nearest") return Preprocess.cropBox(nearest(img, outW, outH), x0, y0, w, h)
         val needH = outW != img.width
         val needV = outH != img.height
-        val vert = coeffs(img.height, outH, filter)
-        val yFirst = vert.bounds[0]
-        val yLast = vert.bounds[outH * 2 - 2] + vert.bounds[outH * 2 - 1]
-        var src = img
-        var vBounds = vert.bounds
+        val half = 1 shl (PRECISION_BITS - 1)
+        // source rows the window needs (all of them when there is no vertical pass)
+        val vert = if (needV) coeffs(img.height, outH, filter) else null
+        var yFirst = y0
+        var yLast = y0 + h
+        if (vert != null) {
+            yFirst = Int.MAX_VALUE
+            yLast = 0
+            for (yy in y0 until y0 + h) {
+                yFirst = Math.min(yFirst, vert.bounds[yy * 2])
+                yLast = Math.max(yLast, vert.bounds[yy * 2] + vert.bounds[yy * 2 + 1])
+            }
+        }
+        // horizontal pass (or a column copy) into rows yFirst until yLast, window columns only
+        val rows = yLast - yFirst
+        val tmp = ByteArray(w * rows * 3)
+        val inPx = img.pixels
         if (needH) {
             val hor = coeffs(img.width, outW, filter)
-            vBounds = vert.bounds.copyOf()
-            for (i in 0 until outH) vBounds[i * 2] -= yFirst
-            val rows = yLast - yFirst
-            val tmp = RgbImage(outW, rows, ByteArray(outW * rows * 3))
-            val inPx = img.pixels
-            val outPx = tmp.pixels
-            val half = 1 shl (PRECISION_BITS - 1)
             for (yy in 0 until rows) {
                 val rowBase = (yy + yFirst) * img.width * 3
-                for (xx in 0 until outW) {
+                for (xx in x0 until x0 + w) {
                     val xmin = hor.bounds[xx * 2]
                     val xmax = hor.bounds[xx * 2 + 1]
                     val kb = xx * hor.ksize
@@ -127,23 +140,21 @@ object Resample {
                         s1 += (inPx[p + 1].toInt() and 0xFF) * k
                         s2 += (inPx[p + 2].toInt() and 0xFF) * k
                     }
-                    val o = (yy * outW + xx) * 3
-                    outPx[o] = clip8(s0).toByte()
-                    outPx[o + 1] = clip8(s1).toByte()
-                    outPx[o + 2] = clip8(s2).toByte()
+                    val o = (yy * w + xx - x0) * 3
+                    tmp[o] = clip8(s0).toByte()
+                    tmp[o + 1] = clip8(s1).toByte()
+                    tmp[o + 2] = clip8(s2).toByte()
                 }
             }
-            src = tmp
+        } else {
+            for (yy in 0 until rows) System.arraycopy(inPx, ((yy + yFirst) * img.width + x0) * 3, tmp, yy * w * 3, w * 3)
         }
-        if (!needV) return src
-        val out = RgbImage(src.width, outH, ByteArray(src.width * outH * 3))
-        val inPx = src.pixels
-        val outPx = out.pixels
-        val half = 1 shl (PRECISION_BITS - 1)
-        val w = src.width
-        for (yy in 0 until outH) {
-            val ymin = vBounds[yy * 2]
-            val ymax = vBounds[yy * 2 + 1]
+        if (vert == null) return RgbImage(w, h, tmp) // rows == h, starting at y0
+        // vertical pass for the window rows
+        val out = ByteArray(w * h * 3)
+        for (yy in y0 until y0 + h) {
+            val ymin = vert.bounds[yy * 2] - yFirst
+            val ymax = vert.bounds[yy * 2 + 1]
             val kb = yy * vert.ksize
             for (xx in 0 until w) {
                 var s0 = half
@@ -152,17 +163,17 @@ object Resample {
                 for (y in 0 until ymax) {
                     val k = vert.kk[kb + y]
                     val p = ((y + ymin) * w + xx) * 3
-                    s0 += (inPx[p].toInt() and 0xFF) * k
-                    s1 += (inPx[p + 1].toInt() and 0xFF) * k
-                    s2 += (inPx[p + 2].toInt() and 0xFF) * k
+                    s0 += (tmp[p].toInt() and 0xFF) * k
+                    s1 += (tmp[p + 1].toInt() and 0xFF) * k
+                    s2 += (tmp[p + 2].toInt() and 0xFF) * k
                 }
-                val o = (yy * w + xx) * 3
-                outPx[o] = clip8(s0).toByte()
-                outPx[o + 1] = clip8(s1).toByte()
-                outPx[o + 2] = clip8(s2).toByte()
+                val o = ((yy - y0) * w + xx) * 3
+                out[o] = clip8(s0).toByte()
+                out[o + 1] = clip8(s1).toByte()
+                out[o + 2] = clip8(s2).toByte()
             }
         }
-        return out
+        return RgbImage(w, h, out)
     }
 
     private fun nearest(img: RgbImage, outW: Int, outH: Int): RgbImage {
