@@ -115,45 +115,15 @@ def eager_logits(module, inputs: np.ndarray, batch: int = 16) -> np.ndarray:
 
 
 def _runner(path: str, fmt: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """A function running one (1, ...) float input through the artifact, and the runtime name."""
-    return _direct_runner(path, fmt)
+    """A function running one (1, ...) float input through the artifact with edgekit's runtime
+    for its format (float in/out; int8 IO is (de)quantized by the runtime wrapper), and the
+    runtime's name and version."""
+    from .runtimes import load
 
-
-def _direct_runner(path: str, fmt: str):
-    """The artifact's native runtime called directly (float IO, or int8 IO quantized here)."""
-    from importlib import metadata
-
-    if fmt == "executorch":
-        import torch
-        from executorch.runtime import Runtime
-
-        method = Runtime.get().load_program(path).load_method("forward")
-        return (lambda x: method.execute([torch.from_numpy(x)])[0].numpy()), f"executorch {metadata.version('executorch')}"
-    if fmt == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        from .preprocess import dequantize, quantize
-
-        it = Interpreter(model_path=path)
-        it.allocate_tensors()
-        i, o = it.get_input_details()[0], it.get_output_details()[0]
-
-        def run(x):
-            if i["dtype"] != np.float32:
-                x = quantize(x, i["quantization"][0], i["quantization"][1], i["dtype"])
-            it.set_tensor(i["index"], x)
-            it.invoke()
-            y = it.get_tensor(o["index"])
-            return dequantize(y, *o["quantization"]) if o["dtype"] != np.float32 else y
-
-        return run, f"ai-edge-litert {metadata.version('ai-edge-litert')}"
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        return (lambda x: sess.run(None, {name: x})[0]), f"onnxruntime {ort.__version__}"
-    raise ValueError(f"no runtime for {fmt} here")
+    # the artifact was just written by this process: no crash probe
+    rm = load(path, probe=False)
+    name = f"{rm.runtime_name} {rm.runtime_version}".strip()
+    return (lambda x: np.asarray(rm.run([x])[0], np.float32)), name
 
 
 def artifact_logits(path: str, fmt: str, inputs: np.ndarray) -> tuple[np.ndarray, str]:
