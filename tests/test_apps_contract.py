@@ -257,3 +257,59 @@ def test_cli_bundle_into_the_ios_demo(tmp_path, photos_dir):
     meta = json.loads((root / sw["goldenInputMeta"]).read_text())
     x = preprocess(photo, manifest["preprocessing"])
     np.testing.assert_array_equal(np.frombuffer((root / sw["goldenInput"]).read_bytes(), "<f4").reshape(meta["shape"]), x)
+
+
+def _literals(path, pattern):
+    return set(re.findall(pattern, path.read_text()))
+
+
+def test_teach_code_uses_the_training_programs_names():
+    """The names the apps' Teach code passes to the exported training steps are the exporters'."""
+    from edgekit.exporters import train_coreml, train_executorch, train_tflite
+
+    lite = ANDROID / "app/src/litert/kotlin/dev/edgekit/demo/RuntimeFlavor.kt"
+    assert _literals(lite, r'"(args_\d+)"') == {f"args_{i}" for i in range(len(train_tflite.TRAIN_INPUTS))}
+    assert _literals(lite, r'"(output_\d+)"') == {f"output_{i}" for i in range(len(train_tflite.TRAIN_OUTPUTS))}
+    assert f'SIGNATURE = "{train_tflite.TRAIN_SIGNATURE}"' in lite.read_text()
+    et = ANDROID / "app/src/executorch/kotlin/dev/edgekit/demo/RuntimeFlavor.kt"
+    assert f'METHOD = "{train_executorch.METHOD}"' in et.read_text()
+    assert _literals(et, r'p\["(\w+)"\]') == set(train_executorch.PARAM_NAMES)
+    teach = IOS / "EdgekitDemo/Teach.swift"
+    assert _literals(teach, r'"(\w+)": try CoreMLEngine\.array') == set(train_coreml.INPUTS)
+    assert _literals(teach, r'get\("(\w+)"\)') == set(train_coreml.OUTPUTS)
+
+
+def test_tflite_train_step_has_the_signature_the_android_app_calls(tmp_path):
+    """A real (small) exported TFLite training step: the 'train' signature's inputs/outputs have
+    the names and shapes LiteRtHeadTrainer feeds, and one step with the app's padding (zero rows,
+    masked classes) equals the numpy oracle on the unpadded problem."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.exporters.train_tflite import export_train_step
+    from edgekit.head_numpy import sgd_step
+
+    B, C, D = 3, 4, 6
+    path = export_train_step(tmp_path / "t.train.tflite", D, C, B)
+    run = Interpreter(model_path=str(path)).get_signature_runner("train")
+    shapes = {k: [int(x) for x in v["shape"]] for k, v in run.get_input_details().items()}
+    assert shapes == {"args_0": [B, D], "args_1": [B, C], "args_2": [C], "args_3": [C, D], "args_4": [C],
+                      "args_5": [C, D], "args_6": [C], "args_7": [3]}
+    out_shapes = {k: [int(x) for x in v["shape"]] for k, v in run.get_output_details().items()}
+    assert out_shapes == {"output_0": [C, D], "output_1": [C], "output_2": [C, D], "output_3": [C], "output_4": [1]}
+    rng = np.random.default_rng(0)
+    n, classes = 2, 3  # two real rows of three padded, three of four classes
+    f = rng.normal(size=(n, D)).astype(np.float32)
+    labels = np.array([2, 0])
+    fp = np.zeros((B, D), np.float32)
+    fp[:n] = f
+    y = np.zeros((B, C), np.float32)
+    y[np.arange(n), labels] = 1
+    mask = np.array([1, 1, 1, 0], np.float32)
+    W = np.zeros((C, D), np.float32)
+    b = np.zeros(C, np.float32)
+    out = run(args_0=fp, args_1=y, args_2=mask, args_3=W, args_4=b, args_5=W, args_6=b,
+              args_7=np.array([0.05, 0.9, 0.0], np.float32))
+    W2, b2, _, _, loss = sgd_step(f, y[:n, :classes], W[:classes], b[:classes], W[:classes], b[:classes], 0.05, 0.9)
+    np.testing.assert_allclose(out["output_0"][:classes], W2, atol=1e-5)
+    np.testing.assert_allclose(out["output_1"][:classes], b2, atol=1e-5)
+    assert np.all(out["output_0"][classes:] == 0) and abs(float(out["output_4"][0]) - loss) < 1e-5
