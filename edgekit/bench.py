@@ -28,6 +28,8 @@ DEFAULT_WARMUP = 10
 DEFAULT_ITERS = 100
 #: a time-based run still takes at least this many samples
 MIN_SAMPLES = 5
+#: per-run times kept in the JSON up to this many runs (a tiny model timed for minutes makes millions)
+MAX_STORED_SAMPLES = 50_000
 
 # runtime format -> modules whose first import is paid once per process, timed apart from load
 _BACKEND_IMPORTS = {
@@ -430,8 +432,10 @@ def bench_artifact(path: Union[str, os.PathLike], threads: Optional[int] = None,
         "batch": batch,
         "peak_rss_increase_bytes": int(mem.bytes),
         "rss_method": mem.method,
-        "samples_ms": [round(s, 6) for s in samples] if keep_samples else None,
+        "samples_ms": [round(s, 6) for s in samples] if keep_samples and len(samples) <= MAX_STORED_SAMPLES else None,
     }
+    if keep_samples and len(samples) > MAX_STORED_SAMPLES:
+        result["notes"] = [f"{len(samples)} timed runs: per-run times not stored (more than {MAX_STORED_SAMPLES})"]
     gc.collect()
     return result
 
