@@ -25,6 +25,10 @@ GEMM_CONV_REWRITE = True
 # kw column-shifted copies -> kh 1x1 convolutions over all padded rows -> row-shifted sum.
 # Smaller ones use the full im2col (one K*K*C wide GEMM), where the copies are cheap.
 ROW_SPLIT_MIN_ROWS = 28
+# Convolutions with a reduction depth kh*kw*C_in below this stay on IGEMM: with 3 input channels
+# (MobileNetV3 / EfficientNet-Lite stems, K = 27) the IGEMM loop is short and the im2col copies
+# of the full-resolution input cost more than they save (measured: MobileNetV3-Small got slower).
+MIN_REDUCTION = 64
 
 
 def partitioners(precision: str = "fp32") -> list:
@@ -108,8 +112,8 @@ def rewrite_convs_as_gemm(gm) -> int:
         if weight.dim() != 4 or xval is None or xval.dim() != 4 or xval.dtype != torch.float32:
             continue
         o, c, kh, kw = weight.shape
-        if kh * kw == 1:
-            continue  # 1x1 (also strided): small, and a phase split would cost more than it saves
+        if kh * kw == 1 or kh * kw * c < MIN_REDUCTION:
+            continue  # 1x1 (also strided) or tiny K: the copies would cost more than they save
         _, _, h, wd = (int(s) for s in xval.shape)
         ho, wo = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
 

@@ -29,7 +29,8 @@ def _undelegated_ops(edge) -> list:
 
 
 def _delegated_convs(edge) -> list:
-    """(kernel_h, kernel_w, stride, groups) of every convolution inside the XNNPACK blobs."""
+    """(kernel_h, kernel_w, stride, groups, weight in-channels) of every convolution inside
+    the XNNPACK blobs."""
     gm = edge.exported_program().graph_module
     convs = []
     for node in gm.graph.nodes:
@@ -38,13 +39,16 @@ def _delegated_convs(edge) -> list:
             for n in sub.graph.nodes:
                 if n.op == "call_function" and "convolution" in str(n.target):
                     w = n.args[1].meta["val"]
-                    convs.append((int(w.shape[2]), int(w.shape[3]), tuple(n.args[3]), int(n.args[8])))
+                    convs.append((int(w.shape[2]), int(w.shape[3]), tuple(n.args[3]), int(n.args[8]),
+                                  int(w.shape[1])))
     return convs
 
 
 def _dense_kxk(convs) -> list:
-    """Dense convolutions with a kernel larger than 1x1 (the ones XNNPACK runs with IGEMM)."""
-    return [c for c in convs if c[3] == 1 and c[0] * c[1] > 1]
+    """Dense convolutions with a kernel larger than 1x1 (the ones XNNPACK runs with IGEMM),
+    except the tiny-K ones the rewrite leaves on purpose (K = kh*kw*C_in < MIN_REDUCTION)."""
+    return [c for c in convs if c[3] == 1 and c[0] * c[1] > 1
+            and c[0] * c[1] * c[4] >= _xnnpack.MIN_REDUCTION]
 
 
 def _run_pte(edge, x):
@@ -69,9 +73,10 @@ class _Mixed(torch.nn.Module):
         self.down = nn.Conv2d(16, 24, 1, stride=2)                            # 1x1 s2: untouched
         self.c5 = nn.Conv2d(24, 8, 5, padding=2)                              # 5x5 s1, small -> im2col
         self.pw = nn.Conv2d(8, 8, 1)                                          # 1x1: untouched
+        self.tiny = nn.Conv2d(3, 8, 3, stride=2, padding=1)                   # K = 27: untouched
 
     def forward(self, x):
-        y = torch.relu(self.bn(self.stem(x)))
+        y = torch.relu(self.bn(self.stem(x))) + self.tiny(x)
         y = torch.relu(self.c3(y))
         y = self.dw(y)
         y = self.c3s2(y) + self.down(y)
@@ -105,7 +110,7 @@ def test_rewrite_small_net_same_function_fully_delegated_no_kxk_conv():
         ref = model(x)
     ep = torch.export.export(model, (x,))
     convs_before = [n for n in ep.graph.nodes if n.op == "call_function" and "conv" in str(n.target)]
-    assert len(convs_before) == 7
+    assert len(convs_before) == 8
 
 
     prepared = _xnnpack.prepare_program(ep, "fp32")
@@ -116,6 +121,7 @@ def test_rewrite_small_net_same_function_fully_delegated_no_kxk_conv():
     assert _undelegated_ops(edge) == []
     convs = _delegated_convs(edge)
     assert _dense_kxk(convs) == [], convs
+    assert [c for c in convs if c[3] == 1 and c[:2] == (3, 3)] == [(3, 3, (2, 2), 1, 3)]  # tiny kept
     assert any(c[3] == 16 and c[:2] == (3, 3) for c in convs)          # depthwise kept as is
     assert any(c[:3] == (1, 1, (2, 2)) for c in convs)                 # 1x1 s2 kept as is
     # stem, c3 (row split: 3 GEMMs), c3s2, c5, pw -> 1x1 stride-1 convs; plus dw and down
