@@ -75,15 +75,15 @@ def markdown(cells: list, host: dict) -> str:
     lines = ["# Latency table: zoo model x target x precision x threads", "",
              f"Machine: {host['cpu']}, {host['cores']} cores, {host['os']} {host['machine']}. Batch 1, random weights, "
              "p50 of timed runs after warm-up. speed-up: PyTorch eager fp32 p50 / this p50 at the same thread count. "
-             "GFLOP/s: 2 x MACs / p50. (cpu) columns use cpu p50. cpu p50 (1 thread only): CPU time of the calling thread, which does not count time "
+             "GFLOP/s: 2 x MACs / p50. min: fastest timed run (least disturbed by other load). (cpu) columns use cpu p50. cpu p50 (1 thread only): CPU time of the calling thread, which does not count time "
              "the core spent on other processes; load: 1-minute load average when the cell was measured (this machine is "
              "shared; wall-clock numbers above ~1.0 load are inflated).", "",
-             "| model | target | precision | threads | p50 ms | cpu p50 ms | speed-up vs eager fp32 | speed-up (cpu) | GFLOP/s | GFLOP/s (cpu) | MACs (G) | size MiB | load | note |",
-             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+             "| model | target | precision | threads | p50 ms | min ms | cpu p50 ms | speed-up vs eager fp32 | speed-up (cpu) | GFLOP/s | GFLOP/s (cpu) | MACs (G) | size MiB | load | note |",
+             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     eager = {(c["model"], c["threads"]): c for c in cells if c["target"] == "torch" and "p50_ms" in c}
     for c in cells:
         if "error" in c:
-            lines.append(f"| {c['model']} | {c['target']} | {c['precision']} | {c['threads']} | - | - | - | - | - | - | - | - | - | "
+            lines.append(f"| {c['model']} | {c['target']} | {c['precision']} | {c['threads']} | - | - | - | - | - | - | - | - | - | - | "
                          f"failed: {c['error'][:160].replace('|', '/')} |")
             continue
         base = eager.get((c["model"], c["threads"]))
@@ -96,7 +96,7 @@ def markdown(cells: list, host: dict) -> str:
         speed_cpu = f"{base['thread_cpu_p50_ms'] / cpu:.2f}x" if one else "-"
         gf_cpu = f"{2.0 * c['macs'] / (cpu / 1e3) / 1e9:.1f}" if c["threads"] == 1 and cpu else "-"
         lines.append(
-            f"| {c['model']} | {c['target']} | {c['precision']} | {c['threads']} | {c['p50_ms']:.2f} | "
+            f"| {c['model']} | {c['target']} | {c['precision']} | {c['threads']} | {c['p50_ms']:.2f} | {c['min_ms']:.2f} | "
             f"{cpu_s} | {speed_s} | {speed_cpu} | {c['gflops']:.1f} | {gf_cpu} | {c['macs'] / 1e9:.3f} | {size} | "
             f"{c.get('loadavg') or 0:.1f} | {c.get('note', '')} |")
     return "\n".join(lines) + "\n"
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-seconds", type=float, default=1.0, help="and time at least this long")
     ap.add_argument("--force", action="store_true", help="measure cells that are already saved again")
     ap.add_argument("--retry-failed", action="store_true", help="retry cells saved with an error")
-    ap.add_argument("--list", action="store_true", help="print the saved table and exit")
+    ap.add_argument("--list", action="store_true", help="print the saved table (and rewrite latency.md) and exit")
     args = ap.parse_args(argv)
 
     from edgekit import zoo
@@ -181,8 +181,13 @@ def main(argv=None) -> int:
 
     host = host_info()
     cells = load_cells()
-    if args.list:
-        sys.stdout.write(markdown(sorted(cells.values(), key=order), host))
+    if args.list:  # also rewrites latency.md from the saved cells
+        from edgekit.manifest import atomic_write_text
+
+        text = markdown(sorted(cells.values(), key=order), host)
+        if cells:
+            atomic_write_text(MD_PATH, text)
+        sys.stdout.write(text)
         return 0
     models = pick(zoo.list_models(), args.models)
     targets = pick(TARGETS, args.targets)
