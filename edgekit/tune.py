@@ -244,6 +244,11 @@ def tune(artifact: PathLike, data_dir: PathLike, out: PathLike, *, epochs: int =
     rng = np.random.default_rng(seed)
     W0 = (rng.standard_normal((C, D)) * 0.01).astype(np.float32)
     b0 = np.zeros(C, np.float32)
+    init = "normal(0, 0.01) weights, zero bias"
+    if list(data.labels) == list(manifest.get("labels", [])):
+        Wh, bh = load_head(files["head_weights"])
+        if Wh.shape == (C, D):  # same classes as the artifact's head: continue from it
+            W0, b0, init = Wh, bh, f"continued from {files['head_weights'].name}"
     trainer, trainer_desc = _make_trainer(fmt, files["train_step"], lr, momentum, weight_decay, threads)
     prog_batch = getattr(trainer, "batch", None)
     bs = batch_size or prog_batch or 32
@@ -292,7 +297,7 @@ def tune(artifact: PathLike, data_dir: PathLike, out: PathLike, *, epochs: int =
                  "skipped": data.skipped + [str(Path(p).relative_to(data_dir)) for p in unreadable]},
         "split": {"val_split": val_split, "seed": seed, "train": int(len(tr)), "val": int(len(va)), "stratified": True},
         "hyperparameters": {"epochs": epochs, "lr": lr, "batch_size": bs, "momentum": momentum,
-                            "weight_decay": weight_decay, "init": "normal(0, 0.01) weights, zero bias"},
+                            "weight_decay": weight_decay, "init": init},
         "embeddings": {"runtime": emb_rt, "runtime_version": emb_ver, "cache_hits": hits, "seconds": round(t_emb, 3),
                        **({"note": emb_note} if emb_note else {})},
         "trainer": {"runtime": getattr(trainer, "name", "numpy"), "step": trainer_desc, "seconds": round(t_train, 3)},

@@ -129,6 +129,9 @@ def test_tune_tflite_real_task(tflite_artifact, coarse_dir, emb_cache, tmp_path)
     res2 = __import__("edgekit").load(res.path).tune(coarse_dir, again / "twice.tflite", cache_dir=emb_cache,
                                                       **{**TUNE_ARGS, "epochs": 2})
     assert res2.record["embeddings"]["cache_hits"] == 66
+    # same classes as the tuned head: training continues from it
+    assert res2.record["hyperparameters"]["init"].startswith("continued from")
+    assert res2.record["before"]["val_accuracy"] == res.record["after"]["val_accuracy"]
 
 
 @pytest.mark.slow
