@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import platform
 import resource
 import statistics
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "tune_speed", "model": "efficientnet_lite0 (fp32, ImageNet weights)",
               "embeddings": N, "classes": CLASSES, "epochs_per_run": args.epochs, "threads": args.threads,
               "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
-                          "cpus": mp.cpu_count()},
+                          "cpus": mp.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
               "notes": "program capacity 100 classes, 10 used; peak RSS is ru_maxrss of the child process "
                        "(includes Python and the runtime); medians over interleaved runs on a shared machine",
               "rows": rows}
@@ -162,7 +163,9 @@ def main(argv=None) -> int:
              if "embed_ms_median" in r else "- | - | -")
         md.append(f"| {r['runtime']} | {r['epoch_ms_median']:.1f} | {r['steps_per_epoch']} | {r['final_loss']:.4f} | "
                   f"{r['train_peak_rss_mb']:.0f} (+{r['train_rss_increase_mb']:.0f}) | {e} |")
-    text = "\n".join(md) + f"\n\n{result['model']}, {args.threads} thread(s), {result['notes']}.\n"
+    text = "\n".join(md) + (f"\n\n{result['model']}, {args.threads} thread(s), {result['notes']}. "
+                             f"Load average at the end: {result['machine']['load_average_at_end']} on "
+                             f"{result['machine']['cpus']} CPUs.\n")
     (RESULTS / "tune_speed.md").write_text(text)
     print(text)
     return 0
