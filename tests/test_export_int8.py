@@ -22,7 +22,10 @@ def _held_out_check(art, photos_dir, count, seed=0):
     assert "not used for calibration" in art.parity["inputs"]
 
 
-@pytest.mark.parametrize("target", ["executorch", "tflite"])
+@pytest.mark.parametrize("target", [
+    pytest.param("executorch", marks=pytest.mark.slow),  # XNNPACK int8 lowering of Lite0: minutes here
+    "tflite",
+])
 def test_int8_real_weights_held_out_parity(target, tmp_path, photos_dir):
     """Real weights at a reduced input (128) to keep the default run short; the 224 runs are below
     (slow) and in benchmarks/fidelity.py."""
@@ -53,6 +56,20 @@ def test_int8_real_weights_224(target, tmp_path, photos_dir):
                          calib=photos_dir, calib_count=100, verify_count=100, out=tmp_path)
     _held_out_check(art, photos_dir, 100)
     assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.95
+
+
+def test_executorch_int8_fully_delegated(tmp_path, photos_dir):
+    """The int8 program runs entirely inside XNNPACK (no quantized op left to portable kernels)."""
+    import edgekit
+
+    art = edgekit.export(tiny_cnn(), target="executorch", precision="int8", card=tiny_card(32), calib=photos_dir,
+                         calib_count=16, verify_count=16, out=tmp_path)
+    validate(art.manifest)
+    d = art.manifest["target"]["delegation"]
+    assert d["delegate_calls"] >= 1 and d["portable_nodes"] == 0 and d["delegated_fraction"] == 1.0, d
+    assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.85
+    assert art.manifest["quantization"]["recipe"].startswith("pt2e-xnnpack")
+    assert art.manifest["quantization"]["calibration"]["count"] == 16
 
 
 def test_tflite_int8_io_option(tmp_path, photos_dir):
