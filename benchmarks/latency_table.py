@@ -165,7 +165,7 @@ def pick(names, patterns):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="zoo model x target x precision x threads latency table (resumable)")
     ap.add_argument("--models", nargs="+", help="zoo names or globs (default: all)")
-    ap.add_argument("--targets", nargs="+", help=f"of {', '.join(TARGETS)} (default: all runnable here)")
+    ap.add_argument("--targets", nargs="+", help=f"of torch (the eager baseline), {', '.join(TARGETS)} (default: all runnable here)")
     ap.add_argument("--precisions", nargs="+", default=list(PRECISIONS))
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--warmup", type=int, default=10)
@@ -190,7 +190,12 @@ def main(argv=None) -> int:
         sys.stdout.write(text)
         return 0
     models = pick(zoo.list_models(), args.models)
-    targets = pick(TARGETS, args.targets)
+    targets = pick(("torch",) + TARGETS, args.targets)
+    # the PyTorch eager rows are the baseline of every speed-up: measured when missing, and
+    # again under --force only when "torch" is among the targets (or no --targets were given)
+    redo_eager = "torch" in targets
+    if "torch" in targets:
+        targets.remove("torch")
     if "coreml" in targets and sys.platform != "darwin":
         print("coreml: Core ML runs on macOS only: its rows are left out here", file=sys.stderr)
         targets.remove("coreml")
@@ -204,7 +209,7 @@ def main(argv=None) -> int:
         macs = int(card.macs)
         for threads in args.threads:
             c = {"model": name, "target": "torch", "precision": "fp32", "threads": threads}
-            if todo(c):
+            if key(c) not in cells or (redo_eager and todo(c)):
                 print(f"[{name} torch fp32 {threads}T]", file=sys.stderr, flush=True)
                 done = eager_cell(name, threads, macs, args)
                 cells[key(done)] = finish(done, macs)
