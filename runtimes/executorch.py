@@ -1,15 +1,22 @@
 """ExecuTorch runtime (executorch.runtime, XNNPACK and portable kernels as linked in the pip
 wheel). The pybindings take torch tensors, so this module imports torch when a .pte is loaded.
-The thread pool is process-wide: a model loaded with threads=N resets it to N before each run
-if another model changed it."""
+
+Threads: ExecuTorch has ONE process-wide thread pool, and an XNNPACK delegate keeps a pointer to
+the pool that existed when its method was loaded. Resizing the pool (`_unsafe_reset_threadpool`)
+destroys that pool, so a method loaded before a resize must never run again (it hangs or
+crashes: seen here). So resizing goes through set_threads(), which first releases the native
+method of every live ExecuTorch model; each reloads its method on its next run (and puts its
+own thread count back first). Models with different thread counts in one process therefore
+re-initialize whenever they alternate: load them with the same count where speed matters."""
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
 from ..errors import ArtifactError, MissingDependencyError
 from .base import RuntimeModel, TensorSpec
 from .pte import SCALAR_TYPES
-
 
 
 def _lib():
@@ -25,17 +32,20 @@ def _spec(info, name: str) -> TensorSpec:
     return TensorSpec(name, tuple(int(d) for d in info.sizes()), SCALAR_TYPES.get(code, f"scalar_type_{code}"), None, None)
 
 
-_pool_threads = None  # what edgekit last set the process-wide pool to
+_pool_threads = None  # the pool size as edgekit last saw or set it
+_live: "weakref.WeakSet" = weakref.WeakSet()  # ExecuTorch models holding native methods
 
 
 def set_threads(n: int) -> None:
-    """Resize ExecuTorch's process-wide thread pool (only when another edgekit model changed it:
-    the check is one comparison, so run() can call it every time)."""
+    """Resize the process-wide pool to n threads, releasing every live model's native method
+    first (they reload on their next run). A no-op when the pool already has n threads."""
     global _pool_threads
     if _pool_threads == n:
         return
     lib = _lib()
     if lib._threadpool_get_thread_count() != n:
+        for m in list(_live):
+            m._release()
         lib._unsafe_reset_threadpool(n)
     _pool_threads = n
 
@@ -46,13 +56,21 @@ class ExecuTorchModel(RuntimeModel):
     method_name = "forward"
 
     def _load(self) -> None:
-        lib = _lib()
+        lib = self._lib = _lib()
         import torch  # the pybindings exchange torch tensors
 
         self._torch = torch
         self._from_numpy = torch.from_numpy
+        self._program = self._method = None
         if self._threads:
             set_threads(self._threads)
+        self._open()
+        self._meta = self._program.method_meta(self.method_name)
+        _live.add(self)
+
+    def _open(self) -> None:
+        """Load the program and its method (bound to the current thread pool)."""
+        lib = self._lib
         try:
             self._program = lib._load_program(str(self.path), enable_etdump=False, debug_buffer_size=0,
                                               program_verification=lib.Verification.InternalConsistency,
@@ -60,13 +78,15 @@ class ExecuTorchModel(RuntimeModel):
             names = [self._program.get_method_name(i) for i in range(self._program.num_methods())]
             if self.method_name not in names:
                 raise ArtifactError(f"{self.path.name} has no '{self.method_name}' method (methods: {', '.join(names) or 'none'})")
-            self._meta = self._program.method_meta(self.method_name)
             self._method = self._program.load_method(self.method_name)
         except ArtifactError:
             raise
         except RuntimeError as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ArtifactError(f"cannot load {self.path.name} as an ExecuTorch program: {msg[:300]}") from None
+
+    def _release(self) -> None:
+        self._method = self._program = None
 
     def _native_inputs(self) -> list:
         return [_spec(self._meta.input_tensor_meta(i), f"input_{i}") for i in range(self._meta.num_inputs())]
@@ -77,6 +97,8 @@ class ExecuTorchModel(RuntimeModel):
     def _invoke(self, arrays: list) -> list:
         if self._threads and _pool_threads != self._threads:
             set_threads(self._threads)
+        if self._method is None:  # released by a pool resize
+            self._open()
         try:
             outs = self._method([self._from_numpy(a) for a in arrays])
         except RuntimeError as e:
@@ -98,4 +120,5 @@ class ExecuTorchModel(RuntimeModel):
             return "unknown"
 
     def close(self) -> None:
-        self._method = self._program = None
+        self._release()
+        _live.discard(self)

@@ -20,7 +20,8 @@ from typing import Optional, Union
 from ..errors import ArtifactError, EdgekitError
 
 PROBE_TIMEOUT_S = 300
-_trusted: set = set()
+_trusted: set = set()   # sha256 of files that passed (or did not need) a probe
+_checked: set = set()   # (realpath, size, mtime_ns, inode) of files validated and trusted in this process
 
 
 def _cache_dir() -> Path:
@@ -42,13 +43,27 @@ def _sidecar_vouches(digest: str, manifest: Optional[dict]) -> bool:
     return isinstance(art, dict) and art.get("sha256") == digest
 
 
+def _stat_key(path) -> Optional[tuple]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if os.path.isdir(path):
+        return None  # a package's files can change without the directory's mtime changing
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def maybe_probe(path, fmt: str, manifest: Optional[dict], probe: Union[bool, str] = "auto") -> None:
     """Validate `path` statically, then (unless trusted) load+run it once in a child process.
-    Raises ArtifactError for a corrupt file; returns when the caller can load it safely."""
+    Raises ArtifactError for a corrupt file; returns when the caller can load it safely.
+    A file already checked in this process (same path, size, mtime, inode) is not re-read."""
     from .validate import validate
 
-    validate(path, fmt)
     mode = _mode(probe)
+    key = _stat_key(path)
+    if mode != True and key is not None and key in _checked:  # noqa: E712 (True, not truthy "auto")
+        return
+    validate(path, fmt)
     if mode is False:
         return
     if fmt == "coreml" and sys.platform != "darwin":
@@ -58,9 +73,13 @@ def maybe_probe(path, fmt: str, manifest: Optional[dict], probe: Union[bool, str
     digest = sha256_file(path)
     if mode == "auto":
         if digest in _trusted or _sidecar_vouches(digest, manifest) or (_cache_dir() / digest).exists():
+            if key is not None:
+                _checked.add(key)
             return
     run_probe(path, fmt)
     _trusted.add(digest)
+    if key is not None:
+        _checked.add(key)
     try:
         d = _cache_dir()
         d.mkdir(parents=True, exist_ok=True)

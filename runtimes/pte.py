@@ -92,10 +92,10 @@ def check_program(buf: bytes) -> dict:
         raise WireError("the program has no execution plan")
     n_const = prog.vector_len(2)
     for b in prog.tables(2):
-        b.bytes_(0)
+        b.check_bytes(0)
     inline = prog.tables(3)
     for d in inline:
-        d.bytes_(0)
+        d.check_bytes(0)
     segments = []
     for s in prog.tables(4):
         off, size = s.scalar(0, "Q"), s.scalar(1, "Q")
@@ -175,7 +175,7 @@ def _check_plan(plan: FlatTable, n_const: int, const_offsets, n_inline: int, n_s
             raise WireError("delegate data reference out of range")
         for c in d.tables(2):
             c.string(0)
-            c.bytes_(1)
+            c.check_bytes(1)
     for chain in plan.tables(5):
         for k in chain.ints(0) + chain.ints(1):
             if not 0 <= k < nv:

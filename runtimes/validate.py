@@ -18,7 +18,7 @@ def _tflite(buf: bytes) -> None:
     n_opcodes = m.vector_len(1)
     buffers = m.tables(4)
     for b in buffers:
-        b.bytes_(0)
+        b.check_bytes(0)
         off, size = b.scalar(1, "Q"), b.scalar(2, "Q")
         if off > 1 and off + size > len(buf):
             raise WireError("a TFLite buffer points past the end of the file (truncated?)")
@@ -45,7 +45,7 @@ def _tflite(buf: bytes) -> None:
             for idx in op.ints(1) + op.ints(2) + op.ints(8):  # inputs, outputs, intermediates
                 if not -1 <= idx < nt:
                     raise WireError("TFLite operator tensor index out of range")
-            op.bytes_(5)  # custom options
+            op.check_bytes(5)  # custom options
     for md in m.tables(6):
         md.string(0)
         if md.scalar(1, "I") >= len(buffers):

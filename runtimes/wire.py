@@ -171,6 +171,11 @@ class FlatTable:
         s, n = vec
         return bytes(self.buf[s:s + n])
 
+    def check_bytes(self, i: int) -> int:
+        """Bounds-check a [ubyte] vector without copying it; its length (0 if absent)."""
+        vec = self._vector(i, 1)
+        return 0 if vec is None else vec[1]
+
     def vector_len(self, i: int, elem_size: int = 4) -> int:
         vec = self._vector(i, elem_size)
         return 0 if vec is None else vec[1]

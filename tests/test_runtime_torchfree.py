@@ -157,6 +157,27 @@ def test_tflite_runtime_214_numpy1_venv(tflite_runtime_venv, device_files):
     _check_device_env(tflite_runtime_venv, device_files, "tflite-runtime", "2.14.0")
 
 
+@pytest.fixture(scope="session")
+def onnxruntime_venv(tmp_path_factory, wheel) -> Path:
+    return _make_venv(tmp_path_factory.mktemp("venv-onnxruntime"), [wheel, "onnxruntime"])
+
+
+@pytest.mark.slow
+def test_onnxruntime_venv_without_torch(onnxruntime_venv, device_files):
+    """The other device setup of section 2: numpy + onnxruntime only."""
+    py, edgekit = onnxruntime_venv / "python", onnxruntime_venv / "edgekit"
+    r = _run([py, "-c", "import importlib.util as u; print([m for m in ('torch', 'ai_edge_litert') if u.find_spec(m)])"])
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+    r = _run([py, "-c", _PARITY, device_files["tiny.onnx"], device_files["x.npy"], device_files["y.npy"]])
+    assert r.returncode == 0, r.stderr[-2000:]
+    name, pkg, _ver, err, same = r.stdout.split("\n")[0].split()
+    assert (name, pkg) == ("onnxruntime", "onnxruntime") and float(err) < 1e-4 and same == "True"
+    r = _run([edgekit, "predict", device_files["tiny.onnx"], _photo(), "-k", "2", "--json"])
+    assert r.returncode == 0 and len(json.loads(r.stdout)["results"][0]["top_k"]) == 2, r.stderr[-2000:]
+    r = _run([edgekit, "predict", device_files["tiny.tflite"], _photo()])
+    assert r.returncode == 2 and "edgekit[tflite]" in r.stderr, r.stderr
+
+
 def test_cli_startup_imports_nothing_heavy():
     """`edgekit --help` builds every subcommand's parser; none may import a heavy library."""
     code = ("import sys, edgekit, edgekit.cli, edgekit.runtimes, edgekit.runtimes.base, edgekit.runtimes.litert, "
