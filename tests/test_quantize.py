@@ -1,0 +1,207 @@
+"""edgekit.quantize: PT2E int8 recipe, clamp fusion, float layers, the accuracy guard, and one
+small int8 model run for real in ExecuTorch and LiteRT (default suite). Real-weights fidelity
+tests live in tests/test_quantize_fidelity.py (slow)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+from edgekit import preprocess as pp  # noqa: E402
+from edgekit.errors import ExportError, UnknownNameError  # noqa: E402
+from edgekit.quantize import QuantResult, capture, guarded_quantize, quantizable_layers, quantize_pt2e  # noqa: E402
+
+SPEC = {"resize": 73, "crop": 64, "interpolation": "bilinear", "mean": [0.5] * 3, "std": [0.5] * 3}
+
+
+class TinyNet(nn.Module):
+    """The EfficientNet-Lite ingredients at toy size: TF-'same' pad before a stride-2 conv,
+    conv+BN+ReLU6, depthwise, residual add, global pool, linear head."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.pw = nn.Conv2d(16, 16, 1)
+        self.head = nn.Linear(16, classes)
+
+    def forward(self, x):
+        x = F.pad(x, (0, 1, 0, 1))  # TF "same" for stride 2 on an even size
+        x = F.relu6(self.bn(self.stem(x)))
+        x = x + self.pw(F.relu6(self.dw(x)))
+        return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def _tiny(seed=0):
+    torch.manual_seed(seed)
+    m = TinyNet()
+    with torch.no_grad():  # realistic BN statistics: pre-activations well beyond the ReLU6 range
+        m.bn.running_mean.uniform_(-1, 1)
+        m.bn.running_var.uniform_(0.05, 0.2)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def photos64(photos_dir):
+    files = pp.list_images(photos_dir)
+    calib = pp.batch(files[0:40:2], SPEC)  # 20 calibration photos
+    held = pp.batch(files[1:40:2], SPEC)  # 20 other photos, never calibrated on
+    return calib, held
+
+
+def _run(module, x):
+    with torch.no_grad():
+        return np.concatenate([module(torch.from_numpy(x[i : i + 1])).numpy() for i in range(len(x))])
+
+
+def test_recipe_fields_and_layers(photos64):
+    calib, _ = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    assert quantizable_layers(capture(m, ex)) == ["stem", "dw", "pw", "head"]
+    qr = quantize_pt2e(m, ex, calib, backend="xnnpack", float_layers=["head"])
+    assert isinstance(qr, QuantResult)
+    assert qr.recipe["recipe"] == "pt2e-xnnpack-per-channel-static"
+    assert qr.recipe["weights"] == "int8 symmetric per-channel"
+    assert "int8" in qr.recipe["activations"] and "clamp-fused" in qr.recipe["activations"]
+    assert qr.recipe["float_layers"] == ["head"]
+    assert qr.details["calibration_images"] == len(calib)
+    # the head really stayed float: a float linear, no int8 weight feeding it
+    lin = [n for n in qr.module.graph.nodes if n.target == torch.ops.aten.linear.default]
+    assert len(lin) == 1 and lin[0].args[1].op == "get_attr"
+    pt = quantize_pt2e(m, ex, calib, backend="litert", per_channel=False)
+    assert pt.recipe["recipe"] == "pt2e-litert-per-tensor-static" and pt.recipe["float_layers"] == []
+    # the manifest schema accepts the block
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+    from pathlib import Path
+
+    import edgekit
+
+    schema = json.loads((Path(edgekit.__file__).parent / "schema" / "manifest.schema.json").read_text())
+    jsonschema.validate({**qr.recipe, "io": "float"}, schema["properties"]["quantization"])
+
+
+def test_user_errors(photos64):
+    calib, _ = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    with pytest.raises(UnknownNameError, match="xnnpack"):
+        quantize_pt2e(m, ex, calib, backend="xnnpak")
+    with pytest.raises(UnknownNameError, match="head"):
+        quantize_pt2e(m, ex, calib, float_layers=["haed"])
+    with pytest.raises(ExportError, match="calibration"):
+        quantize_pt2e(m, ex, None)
+    with pytest.raises(ExportError):
+        quantize_pt2e(m, ex, np.zeros((0, 3, 64, 64), np.float32))
+
+
+def test_clamp_fusion_moves_observer_after_relu6(photos64):
+    calib, held = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    ref = _run(m, held)
+
+    def q_after_stem(qm):
+        conv = [n for n in qm.graph.nodes if n.target == torch.ops.aten.conv2d.default][0]
+        return "quantize" in str(next(iter(conv.users)).target)
+
+    fused = quantize_pt2e(m, ex, calib, fuse_clamp=True)
+    naive = quantize_pt2e(m, ex, calib, fuse_clamp=False)
+    assert not q_after_stem(fused.module)  # conv -> hardtanh -> quantize (one observer, clamped range)
+    assert q_after_stem(naive.module)  # conv -> quantize -> dequantize -> hardtanh (stock)
+    err_f = np.abs(_run(fused.module, held) - ref).mean()
+    err_n = np.abs(_run(naive.module, held) - ref).mean()
+    assert err_f < err_n, (err_f, err_n)
+
+
+def test_int8_runs_in_executorch_and_litert(photos64, tmp_path):
+    """A small int8 model end to end: quantize, lower, run in the real runtime, compare."""
+    calib, held = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    ref = _run(m, held)
+
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+
+    qr = quantize_pt2e(m, ex, calib, backend="xnnpack")
+    fq = _run(qr.module, held)
+    lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
+    left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
+            if n.op == "call_function" and "delegate" not in str(n.target) and "getitem" not in str(n.target)]
+    assert left == []  # the pad, the int8 convs, the add and the head: all inside XNNPACK
+    pte = tmp_path / "tiny_int8.pte"
+    pte.write_bytes(lowered.to_executorch().buffer)
+    meth = Runtime.get().load_program(str(pte)).load_method("forward")
+    y_et = np.concatenate([meth.execute([torch.from_numpy(held[i : i + 1])])[0].numpy() for i in range(len(held))])
+
+    import litert_torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    ql = quantize_pt2e(m, ex, calib, backend="litert")
+    edge = litert_torch.convert(ql.module, ex, quant_config=ql.litert_quant_config())
+    it = Interpreter(model_content=edge.model_content())
+    it.allocate_tensors()
+    i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
+    assert i0["dtype"] == np.int8  # litert-torch's full-integer interface (the exporter makes it float)
+    y_tfl = []
+    for i in range(len(held)):
+        it.set_tensor(i0["index"], pp.quantize(held[i : i + 1], *i0["quantization"], np.int8))
+        it.invoke()
+        y_tfl.append(pp.dequantize(it.get_tensor(o0["index"]), *o0["quantization"]))
+    y_tfl = np.concatenate(y_tfl)
+
+    scale = np.abs(ref).max()
+    for y in (y_et, y_tfl):
+        assert np.abs(y - fq).max() < 0.1 * scale  # the runtime computes what fake-quant predicts
+        cos = (y * ref).sum(1) / np.linalg.norm(y, axis=1) / np.linalg.norm(ref, axis=1)
+        assert cos.min() > 0.99
+        assert (y.argmax(1) == ref.argmax(1)).mean() >= 0.9
+
+
+class OutlierNet(nn.Module):
+    """c2 has one output channel ~300x larger than the rest: per-tensor int8 of c3's input
+    wipes the other channels, so c3 is THE sensitive layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.c3 = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.fc = nn.Linear(32, 10)
+        with torch.no_grad():
+            self.c2.weight[0] *= 300.0
+            self.c2.bias[0] = 500.0
+            self.c3.weight[:, 0] /= 300.0
+
+    def forward(self, x):
+        x = torch.relu(self.c1(x))
+        x = torch.relu(self.c2(x))
+        x = torch.relu(self.c3(x))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+@pytest.mark.parametrize("backend", ["xnnpack", "litert"])
+def test_guard_keeps_the_sensitive_layer_in_float(backend):
+    torch.manual_seed(0)
+    m = OutlierNet().eval()
+    rs = np.random.RandomState(0)
+    calib = rs.randn(16, 3, 16, 16).astype(np.float32)
+    held = rs.randn(16, 3, 16, 16).astype(np.float32)
+    ex = (torch.from_numpy(calib[:1]),)
+    # an agreement above 1 cannot be met: the guard must keep layers, most sensitive first
+    qr = guarded_quantize(m, ex, calib, eval_inputs=held, backend=backend, observer="minmax",
+                          min_agreement=1.01, max_float_layers=1)
+    assert qr.recipe["float_layers"] == ["c3"]
+    assert qr.details["sensitivity"][0][0] == "c3"
+    before, after = qr.details["guard_history"]
+    assert after["float_layers"] == ["c3"] and after["kl"] < before["kl"] / 100
+    # a reachable threshold keeps nothing in float
+    ok = guarded_quantize(m, ex, calib, eval_inputs=held, backend=backend, min_agreement=0.5)
+    assert ok.recipe["float_layers"] == [] and ok.agreement >= 0.5
