@@ -151,7 +151,13 @@ def _zoo_model(name):
         return create_model(name, weights=None).eval()
 
 
-@pytest.mark.parametrize("name,size", [("resnet18", 64), pytest.param("mobilenet_v3_small", 224, marks=pytest.mark.slow),
+_MV3_DIM_ORDER = pytest.mark.xfail(
+    strict=True, reason="executorch 1.5.1 leaves 18 dim_order_ops._to_dim_order_copy (around the 9 "
+    "squeeze-excite blocks) outside XNNPACK; see docs/perf-executorch.md")
+
+
+@pytest.mark.parametrize("name,size", [("resnet18", 64),
+                                       pytest.param("mobilenet_v3_small", 224, marks=[pytest.mark.slow, _MV3_DIM_ORDER]),
                                        pytest.param("resnet18", 224, marks=pytest.mark.slow)])
 def test_zoo_model_fully_delegated_without_kxk_dense_conv(name, size):
     model = _zoo_model(name)
