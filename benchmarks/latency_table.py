@@ -77,7 +77,9 @@ def markdown(cells: list, host: dict) -> str:
              "p50 of timed runs after warm-up. speed-up: PyTorch eager fp32 p50 / this p50 at the same thread count. "
              "GFLOP/s: 2 x MACs / p50. min: fastest timed run (least disturbed by other load). (cpu) columns use cpu p50. cpu p50 (1 thread only): CPU time of the calling thread, which does not count time "
              "the core spent on other processes; load: 1-minute load average when the cell was measured (this machine is "
-             "shared; wall-clock numbers above ~1.0 load are inflated).", "",
+             "shared; wall-clock numbers above ~1.0 load are inflated). 2-thread rows need an idle machine: with every core busy, "
+             "a second worker thread mostly waits for a core (PyTorch eager's spinning pool worst of all), so their "
+             "speed-ups say little when the load column is high.", "",
              "| model | target | precision | threads | p50 ms | min ms | cpu p50 ms | speed-up vs eager fp32 | speed-up (cpu) | GFLOP/s | GFLOP/s (cpu) | MACs (G) | size MiB | load | note |",
              "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     eager = {(c["model"], c["threads"]): c for c in cells if c["target"] == "torch" and "p50_ms" in c}
