@@ -76,6 +76,13 @@ def _resolve_model(model, weights, card, input_size):
     return m.eval(), card, card.name, info
 
 
+def _num_classes(cap) -> int:
+    import torch
+
+    with torch.no_grad():
+        return int(cap.module(cap.example).shape[-1])
+
+
 def _state_dict_sha256(module) -> str:
     import hashlib
 
@@ -263,7 +270,7 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
         from .calib import load_calibration
 
         calib_set = load_calibration(calib, preprocessing, count=calib_count, seed=calib_seed)
-    num_classes = int(cap.module(cap.example).shape[-1])
+    num_classes = _num_classes(cap)
     weights_info = {**weights_info, "state_dict_sha256": _state_dict_sha256(module)}
     params = card.params or _count_params(module)
     parity_inputs = None

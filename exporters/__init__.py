@@ -153,3 +153,8 @@ def versions_of(*packages: str) -> dict:
             out[p] = None
     return out
 
+
+def guard_record(qr) -> dict:
+    """The manifest entry for edgekit.quantize.guarded_quantize's accuracy guard: fake-quant
+    top-1 agreement with float on held-out calibration images, and what it tried."""
+    return {"guard": {"agreement": qr.agreement, "history": qr.details.get("guard_history")}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import Exporter, Lowered, float_io, register_target, versions_of
+from . import Exporter, Lowered, float_io, guard_record, register_target, versions_of
 
 MANIFEST_METHOD = "edgekit_manifest"
 
@@ -47,6 +47,7 @@ def _partitioners(precision: str) -> list:
     return partitioners(precision)
 
 
+
 @register_target
 class ExecuTorchExporter(Exporter):
     name = "executorch"
@@ -62,11 +63,11 @@ class ExecuTorchExporter(Exporter):
         quantization = None
         program = cap.program
         if options.precision == "int8":
-            from ..quantize import quantize_pt2e
+            from ..quantize import guarded_quantize
 
-            qr = quantize_pt2e(cap.module, (cap.example,), calib.arrays, backend="xnnpack")
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack")
             program = torch.export.export(qr.module, (cap.example,), strict=False)
-            quantization = {**qr.recipe, "io": "float"}
+            quantization = {**qr.recipe, "io": "float", **guard_record(qr)}
 
         edge = to_edge_transform_and_lower(program, partitioner=_partitioners(options.precision))
         delegation = delegation_report(edge.exported_program())

@@ -16,7 +16,7 @@ import io
 import os
 import tempfile
 
-from . import Exporter, Lowered, float_io, register_target, versions_of
+from . import Exporter, Lowered, float_io, guard_record, register_target, versions_of
 
 METADATA_NAME = "edgekit_manifest"
 
@@ -166,6 +166,7 @@ def _quantize_flatbuffer(model_bytes: bytes, mode: str) -> bytes:
     return bytes(result.quantized_model)
 
 
+
 @register_target
 class TFLiteExporter(Exporter):
     name = "tflite"
@@ -180,16 +181,16 @@ class TFLiteExporter(Exporter):
 
         quantization = None
         if options.precision == "int8" and options.quant == "static":
-            from ..quantize import quantize_pt2e
+            from ..quantize import guarded_quantize
 
-            qr = quantize_pt2e(cap.module, (cap.example,), calib.arrays, backend="litert")
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="litert")
             for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
                 m.training = False
             edge = litert_torch.convert(qr.module, (cap.example,), quant_config=qr.litert_quant_config())
             model_bytes = bytes(edge.model_content())
             # the converter makes the edges int8; give apps the IO they asked for
             model_bytes = int8_interface(model_bytes) if options.io == "int8" else float_interface(model_bytes)
-            quantization = {**qr.recipe, "io": options.io}
+            quantization = {**qr.recipe, "io": options.io, **guard_record(qr)}
         else:
             edge = litert_torch.convert(cap.graph_module(), (cap.example,))
             model_bytes = bytes(edge.model_content())

@@ -70,6 +70,7 @@ def test_executorch_int8_fully_delegated(tmp_path, photos_dir):
     assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.85
     assert art.manifest["quantization"]["recipe"].startswith("pt2e-xnnpack")
     assert art.manifest["quantization"]["calibration"]["count"] == 16
+    assert 0.0 <= art.manifest["quantization"]["guard"]["agreement"] <= 1.0  # the accuracy guard ran
 
 
 def test_tflite_int8_io_option(tmp_path, photos_dir):
