@@ -13,7 +13,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
 from .. import preprocess as _pre
 
 FLOAT_DTYPES = ("float32", "float16")
@@ -229,7 +229,10 @@ class RuntimeModel(ABC):
                     got = "NHWC" if spec.layout == "NCHW" else "NCHW"
                     hint = f" (looks {got}: the model wants {spec.layout}, transpose with {other})"
             raise InputError(f"input shape {list(a.shape)} does not match the model's input: expected {spec.describe()}{hint}")
-        native = np.dtype(spec.dtype)
+        try:
+            native = np.dtype(spec.dtype)
+        except TypeError:
+            raise ArtifactError(f"{self.path.name}: input {spec.name} has a type edgekit cannot feed ({spec.dtype})") from None
         if spec.dtype in QUANT_DTYPES:
             if a.dtype == native:  # already quantized by the caller
                 return np.ascontiguousarray(a)

@@ -76,8 +76,12 @@ def _feature(data: bytes, span: tuple) -> TensorSpec:
     if 5 in t:  # multiArrayType
         a = pb_message(data, *t[5][0])
         shape = tuple(pb_packed_ints(data, a.get(1, [])))
-        dtype = _ARRAY_TYPES.get(a.get(2, [0])[0], "unknown")
-        return TensorSpec(name, shape, dtype)
+        code = a.get(2, [0])[0]
+        if code not in _ARRAY_TYPES:
+            raise WireError(f"unknown array data type {code} for feature {name!r}")
+        if any(d < 0 for d in shape):
+            raise WireError(f"negative dimension in feature {name!r}")
+        return TensorSpec(name, shape, _ARRAY_TYPES[code])
     if 4 in t:  # imageType: the app hands Core ML a CVPixelBuffer; edgekit treats it as NHWC uint8
         im = pb_message(data, *t[4][0])
         w, h = im.get(1, [0])[0], im.get(2, [0])[0]
