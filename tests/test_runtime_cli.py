@@ -16,6 +16,12 @@ from edgekit.manifest import write_sidecar
 from _artifacts import LABELS, cached_build, manifest_for
 
 
+@pytest.fixture(autouse=True)
+def _private_probe_cache(tmp_path_factory, monkeypatch):
+    """Probe results go to a test folder, not ~/.cache/edgekit."""
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path_factory.getbasetemp() / "edgekit-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny() -> Path:
     return cached_build()

@@ -23,6 +23,12 @@ from _artifacts import LABELS, cached_build, manifest_for
 RUNNABLE = {"tiny.pte": "executorch", "tiny.tflite": "tflite", "tiny.onnx": "onnxruntime", "tiny.pt2": "torch"}
 
 
+@pytest.fixture(autouse=True)
+def _private_probe_cache(tmp_path_factory, monkeypatch):
+    """Probe results go to a test folder, not ~/.cache/edgekit."""
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path_factory.getbasetemp() / "edgekit-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny() -> Path:
     return cached_build()
