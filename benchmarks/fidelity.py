@@ -92,6 +92,7 @@ def evaluate(model_name: str, targets: list, args, log) -> list:
                         q = art.manifest.get("quantization") or {}
                         row["int8_recipe"] = q.get("recipe")
                         row["float_layers"] = q.get("float_layers", [])
+                        row["guard_agreement"] = (q.get("guard") or {}).get("agreement")
                 row["fp32_top1"] = float((_top1(logits["fp32"]) == truth).mean())
                 row["int8_top1"] = float((_top1(logits["int8"]) == truth).mean())
                 row["agreement"] = float((_top1(logits["int8"]) == _top1(logits["fp32"])).mean())
