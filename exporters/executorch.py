@@ -69,6 +69,12 @@ class ExecuTorchExporter(Exporter):
             program = torch.export.export(qr.module, (cap.example,), strict=False)
             quantization = {**qr.recipe, "io": "float", **guard_record(qr)}
 
+        else:
+            # fp32: route dense KxK convs to XNNPACK's fast GEMM kernel (docs/perf-executorch.md)
+            from ._xnnpack import prepare_program
+
+            program = prepare_program(program, options.precision, cap.example)
+
         edge = to_edge_transform_and_lower(program, partitioner=_partitioners(options.precision))
         delegation = delegation_report(edge.exported_program())
         et = edge.to_executorch(ExecutorchBackendConfig())
