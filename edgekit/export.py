@@ -272,6 +272,8 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
         calib_set = load_calibration(calib, preprocessing, count=calib_count, seed=calib_seed)
     num_classes = _num_classes(cap)
     weights_info = {**weights_info, "state_dict_sha256": _state_dict_sha256(module)}
+    if weights_info.get("path"):  # an artifact ships to devices: keep the file name, not this machine's path
+        weights_info["file"] = os.path.basename(str(weights_info.pop("path")))
     params = card.params or _count_params(module)
     parity_inputs = None
     if verify and any(e.parity_runtime for e, _ in plans):
