@@ -479,11 +479,8 @@ def schema() -> dict:
 
 def validate(doc: dict) -> None:
     """Raise ValueError with the first violation of the bench schema (needs jsonschema)."""
-    import jsonschema
+    from .manifest import first_schema_error
 
-    v = jsonschema.Draft202012Validator(schema())
-    errors = sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        e = errors[0]
-        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        raise ValueError(f"bench JSON does not match its schema at {where}: {e.message}")
+    err = first_schema_error(schema(), doc)
+    if err:
+        raise ValueError(f"bench JSON does not match its schema at {err[0]}: {err[1]}")

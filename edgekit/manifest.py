@@ -24,16 +24,23 @@ def sidecar_path(artifact: Union[str, os.PathLike]) -> Path:
     return p.with_name(p.name + ".json")
 
 
-def validate(manifest: dict) -> None:
-    """Raise ArtifactError with the first schema violation (needs jsonschema, in the dev/export extras)."""
+def first_schema_error(schema_doc: dict, doc: dict):
+    """(where, message) of the first JSON Schema violation of `doc`, or None (needs jsonschema)."""
     import jsonschema
 
-    v = jsonschema.Draft202012Validator(schema())
-    errors = sorted(v.iter_errors(manifest), key=lambda e: list(e.absolute_path))
-    if errors:
-        e = errors[0]
-        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        raise ArtifactError(f"manifest does not match schema at {where}: {e.message}")
+    v = jsonschema.Draft202012Validator(schema_doc)
+    errors = sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    e = errors[0]
+    return "/".join(str(p) for p in e.absolute_path) or "(root)", e.message
+
+
+def validate(manifest: dict) -> None:
+    """Raise ArtifactError with the first schema violation (needs jsonschema, in the dev/export extras)."""
+    err = first_schema_error(schema(), manifest)
+    if err:
+        raise ArtifactError(f"manifest does not match schema at {err[0]}: {err[1]}")
 
 
 def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:

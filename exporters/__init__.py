@@ -8,6 +8,8 @@ Target modules import their converter (executorch, litert_torch, coremltools, on
 `lower()`."""
 from __future__ import annotations
 
+import abc
+
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -75,7 +77,7 @@ class Lowered:
     versions: dict = field(default_factory=dict)
 
 
-class Exporter:
+class Exporter(abc.ABC):
     """Base class of a target. Subclasses set the class attributes and implement lower()."""
 
     name: str = ""
@@ -116,8 +118,9 @@ class Exporter:
 
         return ExportOptions(precision=precision, quant=quant, io=io, layout=check_layout(layout))
 
-    def lower(self, cap, options: ExportOptions, calib=None, num_classes: int = 0) -> Lowered:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def lower(self, cap, options: ExportOptions, calib=None, num_classes: int = 0) -> Lowered:
+        """Lower the captured program to this target (each target module implements it)."""
 
 
 def register_target(cls):

@@ -15,7 +15,7 @@ from edgekit.bundle import APP_LAYOUTS, ASSET_DIR, GOLDEN_DIR, GOLDEN_FILES, MAN
 from edgekit.errors import ArtifactError, InputError
 from edgekit.manifest import schema
 
-from test_apps_fixtures import (ANDROID, GOLDEN_PHOTO, IOS, cli_bundle, kotlin_asset_paths, kotlin_keys,
+from _apps_fixtures import (ANDROID, GOLDEN_PHOTO, IOS, cli_bundle, kotlin_asset_paths, kotlin_keys,
                                 swift_asset_paths, swift_keys)
 
 JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}

@@ -17,7 +17,7 @@ import pytest
 
 from edgekit.bundle import golden_vectors, write_golden
 
-from test_apps_fixtures import ANDROID, cli_bundle
+from _apps_fixtures import ANDROID, cli_bundle
 
 CORE = ANDROID / "core/src"
 MAIN_SOURCES = sorted((CORE / "main/kotlin").rglob("*.kt"))

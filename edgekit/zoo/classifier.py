@@ -10,6 +10,8 @@ The wrapped network sits at `.model`, so state-dict keys are "model." + the torc
 Everything here is plain module calls on fixed shapes: torch.export captures it as is."""
 from __future__ import annotations
 
+import abc
+
 from dataclasses import replace
 from typing import Optional, Sequence
 
@@ -21,7 +23,7 @@ from ..errors import InputError
 from ..labels import generic_labels
 
 
-class EdgeClassifier(nn.Module):
+class EdgeClassifier(nn.Module, metaclass=abc.ABCMeta):
     """Base class; subclasses define forward_features for their family."""
 
     def __init__(self, model: nn.Module, head_path: str, card: Optional[ModelCard] = None):
@@ -46,8 +48,9 @@ class EdgeClassifier(nn.Module):
     def num_classes(self) -> int:
         return self.head.out_features
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, embedding_dim) pre-logit embedding; each model family implements it."""
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
