@@ -226,13 +226,16 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
            out: Union[str, os.PathLike] = "out", layout: str = "nchw", verify: bool = True, card=None, *,
            quant: Optional[str] = None, io: str = "float", input_size: Optional[int] = None,
            calib_count: int = 100, calib_seed: int = 0, verify_images=None, verify_count: int = DEFAULT_VERIFY_COUNT,
-           strict: bool = True, progress=None):
+           strict: bool = True, progress=None, min_agreement: float = 0.99, max_float_layers: int = 8):
     """Export a zoo model (by name) or your own nn.Module (with `card=`) to one target or all.
 
     precision: fp32 | fp16 | int8 (None: the target's default: fp16 for Core ML, fp32 elsewhere).
     quant: int8 flavour, static (default; needs calib) | dynamic | weight. io: float | int8 (tflite
     static int8 only). calib: a folder of images (int8 static). verify: run the parity check.
     strict: raise ParityError (after writing everything) when a parity check fails.
+    min_agreement / max_float_layers: the int8 accuracy guard (static int8 on executorch/tflite):
+    below this top-1 agreement with float on held-out calibration images, keep up to this many
+    of the most sensitive layers in float (0: measure and record only).
     Returns an Artifact, or a list of them for target="all"."""
     from .exporters import resolve_targets
 
@@ -244,7 +247,7 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
         if not chosen:
             exporters[0].options(precision, quant, io, layout)  # raises the one-line reason
         exporters = chosen
-    plans = [(e, e.options(precision, quant, io, layout)) for e in exporters]
+    plans = [(e, e.options(precision, quant, io, layout, min_agreement, max_float_layers)) for e in exporters]
     needs_calib = [e.name for e, o in plans if o.needs_calibration]
     if needs_calib and calib is None:
         raise ExportError(f"int8 static quantization needs real calibration images: pass --calib DIR "

@@ -58,6 +58,7 @@ from .errors import ExportError, UnknownNameError
 
 BACKENDS = ("xnnpack", "litert", "coreml")
 OBSERVERS = ("histogram", "minmax", "moving_average")
+BIAS_CORRECTION_IMAGES = 32  # calibration images whose layer-input means drive the bias correction
 
 
 @dataclass
@@ -340,9 +341,12 @@ def prepare_calibrated(
     fuse_clamp: bool = True,
     batch_size: int = 8,
     captured=None,
+    bias_correction: bool = True,
 ):
     """Capture, annotate and calibrate: returns (prepared fx module with observers, quantizer,
-    number of calibration images). `convert_pt2e` turns it into the quantized module."""
+    number of calibration images). `convert_pt2e` turns it into the quantized module.
+    bias_correction: move the int8 weights' rounding bias into the float biases afterwards
+    (edgekit/bias_correction.py); what it did is in prepared.meta["edgekit_bias_correction"]."""
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
@@ -361,14 +365,20 @@ def prepare_calibrated(
     prepared = prepare_pt2e(gm, quantizer)
     # the captured graph is specialised to the example batch size: feed calibration in chunks of it
     eb = int(example_inputs[0].shape[0])
-    n = 0
+    n, kept = 0, []
     with torch.no_grad():
         for b in _iter_batches(calib, batch_size):
             for i in range(0, int(b.shape[0]) - eb + 1, eb):
                 prepared(b[i : i + eb])
                 n += eb
+                if n <= BIAS_CORRECTION_IMAGES:
+                    kept.append(b[i : i + eb].numpy())
     if n == 0:
         raise ExportError(f"calibration data has fewer images than the example batch ({eb})")
+    if bias_correction:
+        from .bias_correction import correct_biases
+
+        prepared.meta["edgekit_bias_correction"] = correct_biases(prepared, np.concatenate(kept), batch=eb)
     return prepared, quantizer, n
 
 
@@ -379,10 +389,12 @@ def convert(prepared, backend: str):
     return convert_pt2e(prepared, fold_quantize=(backend != "litert"))
 
 
-def make_recipe(backend: str, per_channel: bool, observer: str, fuse_clamp: bool, float_layers) -> dict:
+def make_recipe(backend: str, per_channel: bool, observer: str, fuse_clamp: bool, float_layers,
+                bias_correction: bool = True) -> dict:
     return {
         "recipe": recipe_name(backend, per_channel),
-        "weights": f"int8 symmetric {'per-channel' if per_channel else 'per-tensor'}",
+        "weights": f"int8 symmetric {'per-channel' if per_channel else 'per-tensor'}"
+        + (", bias-corrected" if bias_correction else ""),
         "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else ""),
         "float_layers": list(float_layers),
     }
@@ -399,18 +411,21 @@ def quantize_pt2e(
     fuse_clamp: bool = True,
     batch_size: int = 8,
     captured=None,
+    bias_correction: bool = True,
 ) -> QuantResult:
     """Static int8 PT2E quantization of `module` for `backend`; see the module docstring."""
     prepared, quantizer, n = prepare_calibrated(
-        module, example_inputs, calib, backend, per_channel, float_layers, observer, fuse_clamp, batch_size, captured
+        module, example_inputs, calib, backend, per_channel, float_layers, observer, fuse_clamp, batch_size, captured,
+        bias_correction,
     )
+    bc = prepared.meta.get("edgekit_bias_correction")
     converted = convert(prepared, backend)
     return QuantResult(
         module=converted,
-        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers),
+        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction),
         backend=backend,
         quantizer=quantizer,
-        details={"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp},
+        details={"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp, "bias_correction": bc},
     )
 
 

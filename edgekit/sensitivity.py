@@ -43,6 +43,8 @@ def bypass_layers(converted, layers: Sequence[str]):
     tensor; their outputs stay quantized where a quantized op reads them."""
     from .quantize import _in_layers, _is_weighted
 
+    from .bias_correction import undo_for
+
     gm = copy.deepcopy(converted)
     targets = [n for n in gm.graph.nodes if _is_weighted(n) and _in_layers(n, layers)]
     tset = set(targets)
@@ -51,6 +53,7 @@ def bypass_layers(converted, layers: Sequence[str]):
         w = _qdq_source(args[1]) if len(args) > 1 else None
         if w is not None:
             args[1] = w
+            undo_for(gm, n)
         # the input runs in float only where every reader of that int8 tensor is a float layer
         # (the same rule the quantizer applies to float_layers, see quantize._release_float_inputs)
         a = args[0]
@@ -136,12 +139,13 @@ def guarded_quantize(
     observer = kwargs.pop("observer", "histogram")
     fuse_clamp = kwargs.pop("fuse_clamp", True)
     float_layers = list(kwargs.pop("float_layers", ()))
+    bias_correction = kwargs.pop("bias_correction", True)
     captured = capture(module, example_inputs)
 
     def attempt(fl):
         prepared, quantizer, n = prepare_calibrated(
             module, example_inputs, calib, backend, per_channel, fl, observer, fuse_clamp,
-            captured=copy.deepcopy(captured), **kwargs,
+            captured=copy.deepcopy(captured), bias_correction=bias_correction, **kwargs,
         )
         unfolded = convert(copy.deepcopy(prepared), "litert")  # fold_quantize=False: editable
         y = run_batches(unfolded, eval_inputs, eb)
@@ -170,7 +174,7 @@ def guarded_quantize(
             if a2 >= agree:
                 prepared, quantizer, n, unfolded, agree, kl, float_layers = p2, q2, n2, u2, a2, k2, fl
     converted = unfolded if backend == "litert" else convert(prepared, backend)
-    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers)
+    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction)
     return QuantResult(
         module=converted,
         recipe=recipe,
@@ -182,6 +186,7 @@ def guarded_quantize(
             "eval_images": int(len(eval_inputs)),
             "min_agreement": min_agreement,
             "guard_history": history,
+            "bias_correction": prepared.meta.get("edgekit_bias_correction"),
             "sensitivity": [(l, float(g)) for l, g in ranking[:16]],
         },
     )

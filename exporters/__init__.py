@@ -33,6 +33,8 @@ class ExportOptions:
     quant: Optional[str] = None      # int8 flavour; None for fp32/fp16
     io: str = "float"                 # dtype of the artifact's input/output tensors
     layout: str = "nchw"
+    min_agreement: float = 0.99       # int8 accuracy guard: top-1 agreement wanted on held-out images
+    max_float_layers: int = 8         # ... and how many layers it may keep in float to get there
 
     @property
     def needs_calibration(self) -> bool:
@@ -90,7 +92,7 @@ class Exporter(abc.ABC):
     parity_unavailable: str = ""
 
     def options(self, precision: Optional[str] = None, quant: Optional[str] = None, io: str = "float",
-                layout: str = "nchw") -> ExportOptions:
+                layout: str = "nchw", min_agreement: float = 0.99, max_float_layers: int = 8) -> ExportOptions:
         """Validate a combination and return the normalized options; raises before any work."""
         precision = precision or self.default_precision
         if precision not in PRECISIONS:
@@ -114,9 +116,14 @@ class Exporter(abc.ABC):
             raise ExportError(f"int8 input/output needs --precision int8 with static quantization on a target that "
                               f"supports it (tflite); got target {self.name}, precision {precision}"
                               f"{', ' + quant if quant else ''}")
+        if not 0.0 <= float(min_agreement) <= 1.0:
+            raise ExportError(f"--min-agreement must be between 0 and 1, got {min_agreement}")
+        if int(max_float_layers) != max_float_layers or int(max_float_layers) < 0:
+            raise ExportError(f"--max-float-layers must be a whole number >= 0, got {max_float_layers}")
         from ..capture import check_layout
 
-        return ExportOptions(precision=precision, quant=quant, io=io, layout=check_layout(layout))
+        return ExportOptions(precision=precision, quant=quant, io=io, layout=check_layout(layout),
+                             min_agreement=float(min_agreement), max_float_layers=int(max_float_layers))
 
     @abc.abstractmethod
     def lower(self, cap, options: ExportOptions, calib=None, num_classes: int = 0) -> Lowered:

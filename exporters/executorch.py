@@ -65,7 +65,8 @@ class ExecuTorchExporter(Exporter):
         if options.precision == "int8":
             from ..quantize import guarded_quantize
 
-            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack")
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack",
+                                  min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
             program = torch.export.export(qr.module, (cap.example,), strict=False)
             quantization = {**qr.recipe, "io": "float", **guard_record(qr)}
 

@@ -183,7 +183,8 @@ class TFLiteExporter(Exporter):
         if options.precision == "int8" and options.quant == "static":
             from ..quantize import guarded_quantize
 
-            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="litert")
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="litert",
+                                  min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
             for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
                 m.training = False
             edge = litert_torch.convert(qr.module, (cap.example,), quant_config=qr.litert_quant_config())

@@ -66,7 +66,7 @@ def test_recipe_fields_and_layers(photos64):
     qr = quantize_pt2e(m, ex, calib, backend="xnnpack", float_layers=["head"])
     assert isinstance(qr, QuantResult)
     assert qr.recipe["recipe"] == "pt2e-xnnpack-per-channel-static"
-    assert qr.recipe["weights"] == "int8 symmetric per-channel"
+    assert qr.recipe["weights"] == "int8 symmetric per-channel, bias-corrected"
     assert "int8" in qr.recipe["activations"] and "clamp-fused" in qr.recipe["activations"]
     assert qr.recipe["float_layers"] == ["head"]
     assert qr.details["calibration_images"] == len(calib)
@@ -84,6 +84,29 @@ def test_recipe_fields_and_layers(photos64):
 
     schema = json.loads((Path(edgekit.__file__).parent / "schema" / "manifest.schema.json").read_text())
     jsonschema.validate({**qr.recipe, "io": "float"}, schema["properties"]["quantization"])
+
+
+@pytest.mark.parametrize("backend", ["litert", "xnnpack"])
+def test_bias_correction_removes_the_mean_output_shift(photos64, backend):
+    """Weight rounding shifts every layer's output mean; the correction moves that shift into the
+    float bias. On photos it never saw, the mean logit error must shrink (measured 2.3x here)."""
+    calib, held = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    ref = _run(m, held)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    fixed = quantize_pt2e(m, ex, calib, backend=backend)
+    # the caller's module is left as it was (the captured graph shares its parameters)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    plain = quantize_pt2e(m, ex, calib, backend=backend, bias_correction=False)
+    assert plain.details["bias_correction"] is None and "bias" not in plain.recipe["weights"]
+    info = fixed.details["bias_correction"]
+    assert info["layers"] == 4 and info["images"] == len(calib) and info["max_abs_delta"] > 0
+    shift = lambda q: float(np.abs((_run(q.module, held) - ref).mean(0)).mean())  # noqa: E731
+    assert shift(fixed) < 0.7 * shift(plain)
+    # float layers keep their float weights: nothing to correct there
+    part = quantize_pt2e(m, ex, calib, backend=backend, float_layers=["head"])
+    assert part.details["bias_correction"]["layers"] == 3
 
 
 def test_user_errors(photos64):
@@ -110,8 +133,9 @@ def test_clamp_fusion_moves_observer_after_relu6(photos64):
         conv = [n for n in qm.graph.nodes if n.target == torch.ops.aten.conv2d.default][0]
         return "quantize" in str(next(iter(conv.users)).target)
 
-    fused = quantize_pt2e(m, ex, calib, fuse_clamp=True)
-    naive = quantize_pt2e(m, ex, calib, fuse_clamp=False)
+    # the clamp's effect alone (bias correction off in both)
+    fused = quantize_pt2e(m, ex, calib, fuse_clamp=True, bias_correction=False)
+    naive = quantize_pt2e(m, ex, calib, fuse_clamp=False, bias_correction=False)
     assert not q_after_stem(fused.module)  # conv -> hardtanh -> quantize (one observer, clamped range)
     assert q_after_stem(naive.module)  # conv -> quantize -> dequantize -> hardtanh (stock)
     err_f = np.abs(_run(fused.module, held) - ref).mean()

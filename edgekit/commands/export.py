@@ -20,6 +20,11 @@ def register(sub) -> None:
                         "tflite) | weight (weight-only, tflite/coreml)")
     p.add_argument("--int8-io", action="store_true",
                    help="tflite static int8: int8 input/output tensors (default: float in, float out)")
+    p.add_argument("--min-agreement", type=float, default=0.99, metavar="A",
+                   help="static int8 accuracy guard: top-1 agreement with float wanted on held-out calibration "
+                        "images (default 0.99)")
+    p.add_argument("--max-float-layers", type=int, default=8, metavar="N",
+                   help="static int8: layers the guard may keep in float to reach it (default 8; 0: only measure)")
     p.add_argument("--weights", "-w", default=None, help="'imagenet', another pretrained tag, or a state-dict file")
     p.add_argument("--calib", default=None, metavar="DIR", help="calibration images (jpg/png/webp, recursive)")
     p.add_argument("--calib-count", type=int, default=100, metavar="N", help="calibration images drawn (default 100)")
@@ -106,7 +111,8 @@ def run(args) -> int:
                   out=args.out, layout=args.layout, verify=not args.no_verify, quant=args.quant,
                   io="int8" if args.int8_io else "float", input_size=args.input_size,
                   calib_count=args.calib_count, calib_seed=args.calib_seed, verify_images=args.verify_images,
-                  verify_count=args.verify_count)
+                  verify_count=args.verify_count, min_agreement=args.min_agreement,
+                  max_float_layers=args.max_float_layers)
     if args.target not in TARGET_CHOICES:
         from ..errors import UnknownNameError
 
