@@ -1,16 +1,13 @@
 """ONNX .onnx through torch.onnx.export(ExportedProgram, dynamo=True).
 
 - fp32.
-- int8 static: QDQ model from onnxruntime.quantization.quantize_static (per-channel symmetric
-  int8 weights, int8 activations) calibrated on real images; float input/output.
+- int8 static: edgekit's PT2E recipe (edgekit/quantize.py) exported as a QDQ graph with int8
+  weights; ONNX Runtime runs it as QLinearConv / QGemm. Float input/output.
 
 The manifest is embedded as the model metadata_props entry `edgekit_manifest`."""
 from __future__ import annotations
 
-import os
-import tempfile
-
-from . import Exporter, Lowered, float_io, register_target, versions_of
+from . import Exporter, Lowered, float_io, guard_record, register_target, versions_of
 
 METADATA_KEY = "edgekit_manifest"
 
@@ -24,27 +21,25 @@ def _export_fp32(cap):
     return prog.model_proto
 
 
-def _quantize_static(model, calib_arrays):
-    """onnxruntime static QDQ quantization, calibrated on the preprocessed images."""
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+def _export_int8(cap, calib, options):
+    """edgekit's PT2E int8 recipe (the XNNPACK quantizer's scheme: int8 asymmetric per-tensor
+    activations, int8 symmetric per-channel weights, clamp-fused observers, bias correction,
+    accuracy guard), exported as an ONNX QDQ graph with int8 weight initializers. ONNX Runtime
+    fuses DequantizeLinear -> Conv/Gemm -> QuantizeLinear into QLinearConv / QGemm at load.
+    onnxruntime.quantization.quantize_static was the first choice; on EfficientNet-Lite0 (real
+    weights, 100 held-out photos) it lost 6 points of top-1 (agreement 87%), the PT2E recipe
+    none; see docs/export.md."""
+    import torch
 
-    class Reader(CalibrationDataReader):
-        def __init__(self, arrays):
-            self._it = iter([{"image": a[None]} for a in arrays])
+    from ..quantize import guarded_quantize
 
-        def get_next(self):
-            return next(self._it, None)
-
-    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as d:
-        f32, pre, q8 = (os.path.join(d, n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        onnx.save(model, f32)
-        quant_pre_process(f32, pre, skip_symbolic_shape=True)
-        quantize_static(pre, q8, Reader(calib_arrays), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-        return onnx.load(q8)
+    qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack",
+                          min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
+    program = torch.export.export(qr.module, (cap.example,), strict=False)
+    prog = torch.onnx.export(program, (cap.example,), dynamo=True, input_names=["image"],
+                             output_names=["logits"], verbose=False)
+    prog.optimize()
+    return prog.model_proto, qr
 
 
 @register_target
@@ -57,12 +52,12 @@ class ONNXExporter(Exporter):
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:
         import onnx
 
-        model = _export_fp32(cap)
         quantization = None
         if options.precision == "int8":
-            model = _quantize_static(model, calib.arrays)
-            quantization = {"recipe": "onnxruntime-static-qdq", "weights": "int8 per-channel symmetric",
-                            "activations": "int8 per-tensor asymmetric", "io": "float"}
+            model, qr = _export_int8(cap, calib, options)
+            quantization = {**qr.recipe, "recipe": qr.recipe["recipe"] + "-onnx-qdq", "io": "float", **guard_record(qr)}
+        else:
+            model = _export_fp32(cap)
 
         def save(path: str, manifest_json=None) -> None:
             m = model

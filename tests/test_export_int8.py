@@ -124,6 +124,11 @@ def test_onnx_int8_qdq(tmp_path, photos_dir):
     art = edgekit.export(tiny_cnn(), target="onnx", precision="int8", card=tiny_card(32), calib=photos_dir,
                          calib_count=16, verify_count=16, out=tmp_path)
     validate(art.manifest)
-    ops = [n.op_type for n in onnx.load(str(art.path)).graph.node]
+    model = onnx.load(str(art.path))
+    ops = [n.op_type for n in model.graph.node]
     assert ops.count("QuantizeLinear") >= 3 and ops.count("DequantizeLinear") >= 3
+    # weights are stored as int8 (what lets ONNX Runtime fuse QLinearConv), not float + QuantizeLinear
+    assert sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8) >= 3
+    assert art.manifest["quantization"]["recipe"] == "pt2e-xnnpack-per-channel-static-onnx-qdq"
+    assert "bias-corrected" in art.manifest["quantization"]["weights"]
     assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.85
