@@ -29,22 +29,8 @@ kept are in `qr.recipe["float_layers"]`; `qr.agreement` and `qr.details["guard_h
 what it measured. `qr.recipe` is the manifest `quantization` block (recipe, weights,
 activations, float_layers); add "io" and "calibration".
 
-Findings behind the recipe (benchmarks/int8_fidelity.py, real EfficientNet-Lite0 weights,
-100 calibration + 100 different evaluation photos, measured in the real runtimes)
---------------------------------------------------------------------------------------------
-* Root cause of the lost points: ReLU6. The stock XNNPACK (and LiteRT) PT2E quantizers make
-  hardtanh/ReLU6 SHARE the observer of the conv output before the clamp, so the int8 grid spans
-  the pre-clamp range (often -30..+30) while only 0..6 survives: a few dozen levels for the values
-  that matter, in every one of EfficientNet-Lite's ~49 ReLU6 layers. Fix (`fuse_clamp=True`,
-  default): one observer after the clamp; XNNPACK and TFLite both fuse the clamp into the conv's
-  output min/max, so no op is added. ExecuTorch: top-1 0.91 -> 0.85 (agreement 0.87) naive,
-  0.91 -> 0.92 (agreement 0.99) fixed; LiteRT: 0.84 (0.88) naive, 0.92 (0.99) fixed.
-* The XNNPACK "Propagating input shapes failed" run-time failure did not reproduce with
-  executorch 1.5.1 here (naive or fixed, static or dynamic batch, per-tensor, old to_backend
-  flow): the TF-"same" F.pad before stride-2 convs arrives as dq -> constant_pad_nd -> conv, which
-  1.5.1 pulls into the conv's partition (InsertPadQDQPass, upstream fix for padding="same"
-  convs). The int8 programs here are fully delegated; tests check that nothing is left outside.
-* Observers: histogram (default) for activations; per-channel symmetric weights.
+Why the recipe is what it is (ReLU6 observer placement, bias correction, the guard, the
+XNNPACK run-time failure that did not reproduce) and what it measures: docs/export.md, "int8".
 """
 from __future__ import annotations
 
@@ -56,7 +42,12 @@ import numpy as np
 
 from .errors import ExportError, UnknownNameError
 
-BACKENDS = ("xnnpack", "litert", "coreml")
+BACKENDS = ("xnnpack", "litert", "coreml", "onnx")
+# ONNX Runtime's int8 conv/gemm kernels on x86 without VNNI (AVX2, this machine) add pairs of
+# u8 x s8 products in int16 (vpmaddubsw) and saturate with full-range int8 weights: on
+# EfficientNet-Lite0 the fused int8 model's logits had cosine 0.93 to the same QDQ graph run in
+# float. 7-bit weights (ORT's own reduce_range) cannot saturate; the "onnx" backend uses them.
+ONNX_WEIGHT_RANGE = (-63, 63)
 OBSERVERS = ("histogram", "minmax", "moving_average")
 BIAS_CORRECTION_IMAGES = 32  # calibration images whose layer-input means drive the bias correction
 
@@ -190,7 +181,8 @@ def _config(backend: str, per_channel: bool, observer: str):
     else:
         from executorch.backends.xnnpack.quantizer import xnnpack_quantizer as xq
 
-        cfg = xq.get_symmetric_quantization_config(is_per_channel=per_channel)
+        lo, hi = ONNX_WEIGHT_RANGE if backend == "onnx" else (-127, 127)
+        cfg = xq.get_symmetric_quantization_config(is_per_channel=per_channel, weight_qmin=lo, weight_qmax=hi)
     if observer != "histogram":
         act = dataclasses.replace(cfg.input_activation, observer_or_fake_quant_ctr=_act_observer(observer))
         cfg = dataclasses.replace(cfg, input_activation=act, output_activation=act)
@@ -354,7 +346,7 @@ def prepare_calibrated(
         raise UnknownNameError("quantization backend", backend, BACKENDS)
     if observer not in OBSERVERS:
         raise UnknownNameError("activation observer", observer, OBSERVERS)
-    backend_q = "litert" if backend == "litert" else "xnnpack"
+    backend_q = backend if backend in ("litert", "onnx") else "xnnpack"
     float_layers = tuple(float_layers)
     gm = captured if captured is not None else capture(module, example_inputs)
     known = quantizable_layers(gm)
@@ -393,7 +385,8 @@ def make_recipe(backend: str, per_channel: bool, observer: str, fuse_clamp: bool
                 bias_correction: bool = True) -> dict:
     return {
         "recipe": recipe_name(backend, per_channel),
-        "weights": f"int8 symmetric {'per-channel' if per_channel else 'per-tensor'}"
+        "weights": f"{'int7 (ONNX Runtime reduce_range)' if backend == 'onnx' else 'int8'} symmetric "
+        f"{'per-channel' if per_channel else 'per-tensor'}"
         + (", bias-corrected" if bias_correction else ""),
         "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else ""),
         "float_layers": list(float_layers),

@@ -23,7 +23,8 @@ def _export_fp32(cap):
 
 def _export_int8(cap, calib, options):
     """edgekit's PT2E int8 recipe (the XNNPACK quantizer's scheme: int8 asymmetric per-tensor
-    activations, int8 symmetric per-channel weights, clamp-fused observers, bias correction,
+    activations, symmetric per-channel weights limited to 7 bits so ONNX Runtime's AVX2 kernels
+    cannot saturate (edgekit.quantize.ONNX_WEIGHT_RANGE), clamp-fused observers, bias correction,
     accuracy guard), exported as an ONNX QDQ graph with int8 weight initializers. ONNX Runtime
     fuses DequantizeLinear -> Conv/Gemm -> QuantizeLinear into QLinearConv / QGemm at load.
     onnxruntime.quantization.quantize_static was the first choice; on EfficientNet-Lite0 (real
@@ -33,7 +34,7 @@ def _export_int8(cap, calib, options):
 
     from ..quantize import guarded_quantize
 
-    qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack",
+    qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="onnx",
                           min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
     program = torch.export.export(qr.module, (cap.example,), strict=False)
     prog = torch.onnx.export(program, (cap.example,), dynamo=True, input_names=["image"],
@@ -55,7 +56,7 @@ class ONNXExporter(Exporter):
         quantization = None
         if options.precision == "int8":
             model, qr = _export_int8(cap, calib, options)
-            quantization = {**qr.recipe, "recipe": qr.recipe["recipe"] + "-onnx-qdq", "io": "float", **guard_record(qr)}
+            quantization = {**qr.recipe, "io": "float", **guard_record(qr)}
         else:
             model = _export_fp32(cap)
 

