@@ -1,0 +1,158 @@
+"""The PT2E quantizer edgekit calibrates with: the backend's stock quantizer (XNNPACK's, or
+LiteRT's) plus edgekit's annotation changes: one observer after ReLU6/hardtanh (clamp fusion),
+layers kept in float, 7-bit weights for ONNX Runtime. Used by edgekit/quantize.py."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from .quantize import _in_layers, _is_weighted
+
+# ONNX Runtime's int8 conv/gemm kernels on x86 without VNNI (AVX2, this machine) add pairs of
+# u8 x s8 products in int16 (vpmaddubsw) and saturate with full-range int8 weights: on
+# EfficientNet-Lite0 the fused int8 model's logits had cosine 0.93 to the same QDQ graph run in
+# float. 7-bit weights (ORT's own reduce_range) cannot saturate; the "onnx" backend uses them.
+ONNX_WEIGHT_RANGE = (-63, 63)
+
+
+def _act_observer(name: str):
+    from torchao.quantization.pt2e.observer import (
+        HistogramObserver,
+        MinMaxObserver,
+        MovingAverageMinMaxObserver,
+    )
+
+    ctor = {"histogram": HistogramObserver, "minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver}[name]
+    return ctor.with_args(eps=2**-12)
+
+
+def _config(backend: str, per_channel: bool, observer: str):
+    if backend == "litert":
+        from litert_torch.quantize import pt2e_quantizer as lq
+
+        cfg = lq.get_symmetric_quantization_config(is_per_channel=per_channel)
+    else:
+        from executorch.backends.xnnpack.quantizer import xnnpack_quantizer as xq
+
+        lo, hi = ONNX_WEIGHT_RANGE if backend == "onnx" else (-127, 127)
+        cfg = xq.get_symmetric_quantization_config(is_per_channel=per_channel, weight_qmin=lo, weight_qmax=hi)
+    if observer != "histogram":
+        act = dataclasses.replace(cfg.input_activation, observer_or_fake_quant_ctr=_act_observer(observer))
+        cfg = dataclasses.replace(cfg, input_activation=act, output_activation=act)
+    return cfg
+
+
+def _base_quantizer(backend: str, cfg, keep: Callable):
+    """The backend's stock PT2E quantizer, with an extra node filter (False = leave in float)."""
+    if backend == "litert":
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer
+
+        class _Litert(PT2EQuantizer):
+            def _annotate_all_static_patterns(self, model, quantization_config, filter_fn=None):
+                f = (lambda n: keep(n) and filter_fn(n)) if filter_fn is not None else keep
+                return super()._annotate_all_static_patterns(model, quantization_config, f)
+
+        return _Litert().set_global(cfg)
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    return XNNPACKQuantizer().set_global(cfg).set_filter_function(keep)
+
+
+def make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
+    from torchao.quantization.pt2e.quantizer import Quantizer
+
+    cfg = _config(backend, per_channel, observer)
+    layers = tuple(float_layers)
+    base = _base_quantizer(backend, cfg, lambda n: not _in_layers(n, layers))
+
+    class EdgekitQuantizer(Quantizer):
+        """The backend's quantizer plus edgekit's annotation fixes (see module docstring)."""
+
+        def __init__(self):
+            super().__init__()
+            self.base = base
+            self.global_config = cfg
+            self.float_layers = layers
+
+        def transform_for_annotation(self, model):
+            return base.transform_for_annotation(model)
+
+        def annotate(self, model):
+            model = base.annotate(model)
+            if fuse_clamp:
+                _fuse_clamp_annotations(model, cfg.output_activation)
+            if layers:
+                _release_float_inputs(model, layers)
+            return model
+
+        def validate(self, model):
+            return base.validate(model)
+
+    return EdgekitQuantizer()
+
+
+def _clamp_targets():
+    import torch
+
+    return (
+        torch.ops.aten.hardtanh.default,
+        torch.ops.aten.hardtanh_.default,
+        torch.ops.aten.relu6.default,
+        torch.ops.aten.relu6_.default if hasattr(torch.ops.aten, "relu6_") else torch.ops.aten.relu6.default,
+        torch.ops.aten.relu.default,
+        torch.ops.aten.relu_.default,
+        torch.ops.aten.clamp.default,
+    )
+
+
+def _fusable_producers():
+    import torch
+
+    return (
+        torch.ops.aten.conv2d.default,
+        torch.ops.aten.conv1d.default,
+        torch.ops.aten.linear.default,
+        torch.ops.aten.add.Tensor,
+        torch.ops.aten.add_.Tensor,
+    )
+
+
+def _fuse_clamp_annotations(model, act_spec) -> int:
+    """op -> clamp (ReLU6/ReLU) where the clamp only shares the op's output observer: move the
+    observer after the clamp, so int8 covers the clamped range (XNNPACK and TFLite both fuse
+    the clamp into the op's output min/max). Returns how many were fused."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    key = "quantization_annotation"
+    n_fused = 0
+    for n in model.graph.nodes:
+        if n.op != "call_function" or n.target not in _clamp_targets():
+            continue
+        prev = n.args[0]
+        if not hasattr(prev, "op") or prev.target not in _fusable_producers() or len(prev.users) != 1:
+            continue
+        pa, na = prev.meta.get(key), n.meta.get(key)
+        if pa is None or pa.output_qspec is None:
+            continue
+        if na is not None and not isinstance(na.output_qspec, SharedQuantizationSpec):
+            continue  # already annotated on its own (e.g. a conv_relu pattern)
+        out_spec = pa.output_qspec if not isinstance(pa.output_qspec, SharedQuantizationSpec) else act_spec
+        pa.output_qspec = None
+        n.meta[key] = QuantizationAnnotation(input_qspec_map={}, output_qspec=out_spec, _annotated=True)
+        n_fused += 1
+    return n_fused
+
+
+def _release_float_inputs(model, layers) -> None:
+    """A float layer reads float: drop the output observer of its producer when nothing
+    quantized reads that tensor (otherwise the producer's int8 rounding stays in front of it)."""
+    key = "quantization_annotation"
+    for n in model.graph.nodes:
+        if not (_is_weighted(n) and _in_layers(n, layers)):
+            continue
+        p = n.args[0]
+        pa = p.meta.get(key) if hasattr(p, "meta") else None
+        if pa is None or pa.output_qspec is None:
+            continue
+        if all(u.meta.get(key) is None or (_is_weighted(u) and _in_layers(u, layers)) for u in p.users):
+            pa.output_qspec = None
