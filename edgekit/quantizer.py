@@ -81,7 +81,7 @@ def make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
             model = base.annotate(model)
             if fuse_clamp:
                 _fuse_clamp_annotations(model, cfg.output_activation)
-            if layers:
+            if layers and float_inputs_allowed(backend):
                 _release_float_inputs(model, layers)
             return model
 
@@ -141,6 +141,15 @@ def _fuse_clamp_annotations(model, act_spec) -> int:
         n.meta[key] = QuantizationAnnotation(input_qspec_map={}, output_qspec=out_spec, _annotated=True)
         n_fused += 1
     return n_fused
+
+
+def float_inputs_allowed(backend: str) -> bool:
+    """May a float layer read its input unquantized? Not for XNNPACK (ExecuTorch): dropping the
+    int8 output of the producer leaves an int8 conv with a float output, which XNNPACK cannot run;
+    it stays outside the delegate and the program fails at to_executorch (no portable kernel for
+    dequantize_per_channel). Measured on EfficientNet-Lite0 with blocks.0.0.conv_dw in float: the
+    stem conv was the one left out. There the float layer reads the dequantized int8 tensor."""
+    return backend != "xnnpack"
 
 
 def _release_float_inputs(model, layers) -> None:

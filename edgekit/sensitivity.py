@@ -37,7 +37,7 @@ def _qdq_source(n):
     return None
 
 
-def bypass_layers(converted, layers: Sequence[str]):
+def bypass_layers(converted, layers: Sequence[str], float_inputs: bool = True):
     """A copy of a converted (fold_quantize=False) PT2E module where `layers` run in float as
     `float_layers` would make them: float weights, float input where no int8 reader needs the
     tensor; their outputs stay quantized where a quantized op reads them."""
@@ -55,9 +55,10 @@ def bypass_layers(converted, layers: Sequence[str]):
             args[1] = w
             undo_for(gm, n)
         # the input runs in float only where every reader of that int8 tensor is a float layer
-        # (the same rule the quantizer applies to float_layers, see quantize._release_float_inputs)
+        # (the same rule the quantizer applies to float_layers, see quantizer._release_float_inputs;
+        # float_inputs=False where the backend keeps them int8, see quantizer.float_inputs_allowed)
         a = args[0]
-        src = _qdq_source(a)
+        src = _qdq_source(a) if float_inputs else None
         if src is not None:
             readers = [r for dq in a.args[0].users for r in dq.users]
             if all(r in tset for r in readers):
@@ -94,13 +95,14 @@ def kl_to_float(ref: np.ndarray, y: np.ndarray) -> float:
     return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
 
 
-def layer_sensitivity(converted, layers: Sequence[str], x: np.ndarray, ref: np.ndarray, batch: int = 1) -> list:
+def layer_sensitivity(converted, layers: Sequence[str], x: np.ndarray, ref: np.ndarray, batch: int = 1,
+                      float_inputs: bool = True) -> list:
     """[(layer, kl_gain)] sorted most sensitive first: kl_gain is how much KL(float || int8) on
     `x` drops when that layer alone runs in float."""
     base = kl_to_float(ref, run_batches(converted, x, batch))
     gains = []
     for layer in layers:
-        y = run_batches(bypass_layers(converted, [layer]), x, batch)
+        y = run_batches(bypass_layers(converted, [layer], float_inputs), x, batch)
         gains.append((layer, base - kl_to_float(ref, y)))
     gains.sort(key=lambda t: -t[1])
     return gains
@@ -141,6 +143,9 @@ def guarded_quantize(
     float_layers = list(kwargs.pop("float_layers", ()))
     bias_correction = kwargs.pop("bias_correction", True)
     captured = capture(module, example_inputs)
+    from .quantizer import float_inputs_allowed
+
+    float_inputs = float_inputs_allowed(backend)
 
     def attempt(fl):
         prepared, quantizer, n = prepare_calibrated(
@@ -157,14 +162,14 @@ def guarded_quantize(
     if agree < min_agreement and max_float_layers > 0:
         layers = list(candidates) if candidates is not None else quantizable_layers(captured)
         layers = [l for l in layers if l not in float_layers]
-        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb)
+        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs)
         # choose how many to keep with the bypass estimate, then re-calibrate for real
         chosen: list[str] = []
         for layer, gain in ranking[:max_float_layers]:
             if gain <= 0:
                 break
             chosen.append(layer)
-            est = agreement(ref, run_batches(bypass_layers(unfolded, chosen), eval_inputs, eb))
+            est = agreement(ref, run_batches(bypass_layers(unfolded, chosen, float_inputs), eval_inputs, eb))
             if est >= min_agreement:
                 break
         if chosen:

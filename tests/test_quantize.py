@@ -109,6 +109,37 @@ def test_bias_correction_removes_the_mean_output_shift(photos64, backend):
     assert part.details["bias_correction"]["layers"] == 3
 
 
+def test_float_layer_after_an_int8_conv_still_lowers_to_xnnpack(photos64, tmp_path):
+    """A float layer right after an int8 conv+ReLU6 (the guard kept EfficientNet-Lite0's first
+    depthwise conv): XNNPACK cannot run an int8 conv with a float output, so the float layer must
+    read the dequantized int8 tensor; otherwise the stem conv stays outside the delegate and
+    to_executorch fails ("Missing out variants: dequantize_per_channel")."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    class Chain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.bn = nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8)
+            self.b = nn.Conv2d(8, 8, 3, padding=1, groups=8)  # kept in float; the only reader of a
+            self.c, self.fc = nn.Conv2d(8, 16, 1), nn.Linear(16, 10)
+
+        def forward(self, x):
+            x = F.relu6(self.b(F.relu6(self.bn(self.a(x)))))
+            return self.fc(F.adaptive_avg_pool2d(F.relu6(self.c(x)), 1).flatten(1))
+
+    calib, held = photos64
+    torch.manual_seed(0)
+    m = Chain().eval()
+    ex = (torch.from_numpy(calib[:1]),)
+    qr = quantize_pt2e(m, ex, calib, backend="xnnpack", float_layers=["b"])
+    lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
+    left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
+            if n.op == "call_function" and "delegate" not in str(n.target) and "getitem" not in str(n.target)]
+    assert left == []
+    assert len(lowered.to_executorch().buffer) > 0
+
+
 def test_user_errors(photos64):
     calib, _ = photos64
     m = _tiny()
@@ -225,7 +256,10 @@ def test_guard_keeps_the_sensitive_layer_in_float(backend):
     assert qr.recipe["float_layers"] == ["c3"]
     assert qr.details["sensitivity"][0][0] == "c3"
     before, after = qr.details["guard_history"]
-    assert after["float_layers"] == ["c3"] and after["kl"] < before["kl"] / 100
+    if backend == "litert":  # c3 reads c2's outlier channel unquantized: the error goes away
+        assert after["float_layers"] == ["c3"] and after["kl"] < before["kl"] / 100
+    else:  # XNNPACK: a float layer still reads its producer's int8 output (see float_inputs_allowed)
+        assert after["float_layers"] == ["c3"] and after["kl"] < 0.8 * before["kl"]
     # a reachable threshold keeps nothing in float
     ok = guarded_quantize(m, ex, calib, eval_inputs=held, backend=backend, min_agreement=0.5)
     assert ok.recipe["float_layers"] == [] and ok.agreement >= 0.5
