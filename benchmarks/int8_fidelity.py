@@ -120,12 +120,13 @@ def lower_executorch(module, example, path: Path):
     return outside
 
 
-def run_executorch(path: Path, x: np.ndarray) -> np.ndarray:
-    import torch
-    from executorch.runtime import Runtime
+def run_artifact(path: Path, x: np.ndarray) -> np.ndarray:
+    """Each photo through the artifact in its own runtime (edgekit.load: ExecuTorch or LiteRT,
+    int8 IO quantized/dequantized by the wrapper), one at a time, 1 thread."""
+    import edgekit
 
-    method = Runtime.get().load_program(str(path)).load_method("forward")
-    return np.concatenate([method.execute([torch.from_numpy(x[i : i + 1])])[0].numpy() for i in range(len(x))])
+    model = edgekit.load(path, threads=1)
+    return np.concatenate([model.run(x[i : i + 1])[0] for i in range(len(x))])
 
 
 def lower_tflite(qr, example, path: Path):
@@ -141,26 +142,6 @@ def lower_tflite(qr, example, path: Path):
         pass
     path.write_bytes(data)
     return []
-
-
-def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    from edgekit.preprocess import dequantize, quantize
-
-    it = Interpreter(model_path=str(path), num_threads=1)
-    it.allocate_tensors()
-    i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
-    out = []
-    for i in range(len(x)):
-        xi = x[i : i + 1]
-        if i0["dtype"] != np.float32:
-            xi = quantize(xi, *i0["quantization"], i0["dtype"])
-        it.set_tensor(i0["index"], xi)
-        it.invoke()
-        y = it.get_tensor(o0["index"])
-        out.append(dequantize(y, *o0["quantization"]) if o0["dtype"] != np.float32 else y.astype(np.float32))
-    return np.concatenate(out)
 
 
 def _fp32_margin(ref: np.ndarray) -> np.ndarray:
@@ -208,7 +189,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
         outside = lower_executorch(qr.module, example, path) if runtime == "executorch" else lower_tflite(qr, example, path)
-        y = run_executorch(path, xe) if runtime == "executorch" else run_tflite(path, xe)
+        y = run_artifact(path, xe)
     cos = np.sum(ref * y, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(y, axis=1))
     margin = _fp32_margin(ref)
     flips = np.flatnonzero(ref.argmax(1) != y.argmax(1))

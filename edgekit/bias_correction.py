@@ -17,9 +17,11 @@ window that hangs over the border is slightly smaller; the correction is a first
 from __future__ import annotations
 
 import copy
+
 import numpy as np
 
-SHIFTS_KEY = "edgekit_bias_shifts"
+SHIFTS_KEY = "edgekit_bias_shifts"  # GraphModule.meta: {bias attribute: shift subtracted}
+INFO_KEY = "edgekit_bias_correction"  # GraphModule.meta: what correct_biases did (for the recipe)
 
 
 def _value(gm, node):
@@ -82,20 +84,18 @@ def _input_means(gm, nodes, calib: np.ndarray, batch: int) -> dict:
     return {name: s / k for name, s in sums.items()}
 
 
-def correct_biases(prepared, calib: np.ndarray, batch: int = 1, max_images: int = 32,
-                   unfolded=None) -> dict:
+def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
     """Subtract the int8 weights' rounding bias from the float biases of `prepared` (a calibrated
-    prepare_pt2e module), in place. `unfolded`: its convert_pt2e(fold_quantize=False) copy if
-    the caller has one. Returns {"layers": n corrected, "images": n used, "max_abs_delta": ...}."""
+    prepare_pt2e module), measured on all of `calib` (the caller picks how many images). Records
+    {"layers": n corrected, "images": n used, "max_abs_delta": ...} in prepared.meta[INFO_KEY]
+    and returns it."""
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    gm = unfolded if unfolded is not None else convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
     nodes = _correctable(gm)
-    if not nodes:
-        return {"layers": 0, "images": 0, "max_abs_delta": 0.0}
-    calib = np.asarray(calib, np.float32)[: max(int(max_images), batch)]
-    means = _input_means(gm, set(nodes), calib, batch)
+    calib = np.asarray(calib, np.float32)
+    means = _input_means(gm, set(nodes), calib, batch) if nodes else {}
     done, biggest, shifts = 0, 0.0, {}
     prepared.meta[SHIFTS_KEY] = shifts  # what was subtracted, by bias attribute (see undo_for)
     with torch.no_grad():
@@ -113,42 +113,44 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1, max_images: int 
                 continue
             group_of = torch.arange(out_ch) // (out_ch // groups)
             shift = (dw * mu.reshape(groups, in_per_group)[group_of]).sum(1)
-            owner, attr = _owner(prepared, n.args[2].target)
-            old = getattr(owner, attr, None) if owner is not None else None
-            if not isinstance(old, torch.Tensor) or old.shape != shift.shape:
+            target = n.args[2].target
+            if _shift_bias(prepared, target, -shift) is None:
                 continue
-            # a new tensor, never an in-place edit: the captured module shares its parameters
-            # with the caller's nn.Module, which must come back unchanged
-            new = old.detach().clone() - shift.to(old.dtype)
-            setattr(owner, attr, torch.nn.Parameter(new, requires_grad=False) if isinstance(old, torch.nn.Parameter) else new)
-            shifts[n.args[2].target] = shift.to(old.dtype)
+            shifts[target] = shift
             done += 1
             biggest = max(biggest, float(shift.abs().max()))
-    return {"layers": done, "images": int(len(calib)), "max_abs_delta": biggest}
+    info = {"layers": done, "images": int(len(calib)) if nodes else 0, "max_abs_delta": biggest}
+    prepared.meta[INFO_KEY] = info
+    return info
 
 
 def undo_for(gm, node) -> None:
     """Give `node` (a conv/linear of a converted copy of a corrected module) its uncorrected bias
     back: a layer that runs with float weights has no rounding bias to correct."""
-    import torch
     import torch.fx
 
     shifts = gm.meta.get(SHIFTS_KEY) or {}
     bias = node.args[2] if len(node.args) > 2 else None
-    if not (isinstance(bias, torch.fx.Node) and bias.op == "get_attr" and bias.target in shifts):
-        return
-    owner, attr = _owner(gm, bias.target)
-    old = getattr(owner, attr)
-    new = old.detach().clone() + shifts[bias.target]
-    setattr(owner, attr, torch.nn.Parameter(new, requires_grad=False) if isinstance(old, torch.nn.Parameter) else new)
+    if isinstance(bias, torch.fx.Node) and bias.op == "get_attr" and bias.target in shifts:
+        _shift_bias(gm, bias.target, shifts[bias.target])
 
 
-def _owner(root, name: str):
-    """(module holding the attribute, attribute name) for a dotted get_attr target."""
-    *path, attr = name.split(".")
-    obj = root
+def _shift_bias(root, target: str, delta):
+    """Add `delta` to the bias tensor at the dotted get_attr `target` of `root`. A new tensor,
+    never an in-place edit: a captured module shares its parameters with the caller's nn.Module,
+    which must come back unchanged. Returns the new tensor, or None where there is no tensor of
+    that shape."""
+    import torch
+
+    *path, attr = target.split(".")
+    owner = root
     for part in path:
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None, attr
-    return obj, attr
+        owner = getattr(owner, part, None)
+        if owner is None:
+            return None
+    old = getattr(owner, attr, None)
+    if not isinstance(old, torch.Tensor) or old.shape != delta.shape:
+        return None
+    new = old.detach().clone() + delta.to(old.dtype)
+    setattr(owner, attr, torch.nn.Parameter(new, requires_grad=False) if isinstance(old, torch.nn.Parameter) else new)
+    return new

@@ -185,7 +185,7 @@ def prepare_calibrated(
     """Capture, annotate and calibrate: returns (prepared fx module with observers, quantizer,
     number of calibration images). `convert_pt2e` turns it into the quantized module.
     bias_correction: move the int8 weights' rounding bias into the float biases afterwards
-    (edgekit/bias_correction.py); what it did is in prepared.meta["edgekit_bias_correction"]."""
+    (edgekit/bias_correction.py); what it did is in prepared.meta[bias_correction.INFO_KEY]."""
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
@@ -219,7 +219,7 @@ def prepare_calibrated(
     if bias_correction:
         from .bias_correction import correct_biases
 
-        prepared.meta["edgekit_bias_correction"] = correct_biases(prepared, np.concatenate(kept), batch=eb)
+        correct_biases(prepared, np.concatenate(kept), batch=eb)
     return prepared, quantizer, n
 
 
@@ -260,7 +260,9 @@ def quantize_pt2e(
         module, example_inputs, calib, backend, per_channel, float_layers, observer, fuse_clamp, batch_size, captured,
         bias_correction,
     )
-    bc = prepared.meta.get("edgekit_bias_correction")
+    from .bias_correction import INFO_KEY
+
+    bc = prepared.meta.get(INFO_KEY)
     converted = convert(prepared, backend)
     return QuantResult(
         module=converted,

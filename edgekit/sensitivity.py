@@ -41,9 +41,8 @@ def bypass_layers(converted, layers: Sequence[str], float_inputs: bool = True):
     """A copy of a converted (fold_quantize=False) PT2E module where `layers` run in float as
     `float_layers` would make them: float weights, float input where no int8 reader needs the
     tensor; their outputs stay quantized where a quantized op reads them."""
-    from .quantize import _in_layers, _is_weighted
-
     from .bias_correction import undo_for
+    from .quantize import _in_layers, _is_weighted
 
     gm = copy.deepcopy(converted)
     targets = [n for n in gm.graph.nodes if _is_weighted(n) and _in_layers(n, layers)]
@@ -126,7 +125,9 @@ def guarded_quantize(
     and whose recipe lists the float layers kept."""
     import torch  # noqa: F401
 
+    from .bias_correction import INFO_KEY
     from .quantize import QuantResult, capture, convert, make_recipe, prepare_calibrated, quantizable_layers
+    from .quantizer import float_inputs_allowed
 
     if eval_inputs is None:
         if not isinstance(calib, np.ndarray) or len(calib) < 4:
@@ -143,8 +144,6 @@ def guarded_quantize(
     float_layers = list(kwargs.pop("float_layers", ()))
     bias_correction = kwargs.pop("bias_correction", True)
     captured = capture(module, example_inputs)
-    from .quantizer import float_inputs_allowed
-
     float_inputs = float_inputs_allowed(backend)
 
     def attempt(fl):
@@ -191,7 +190,7 @@ def guarded_quantize(
             "eval_images": int(len(eval_inputs)),
             "min_agreement": min_agreement,
             "guard_history": history,
-            "bias_correction": prepared.meta.get("edgekit_bias_correction"),
+            "bias_correction": prepared.meta.get(INFO_KEY),
             "sensitivity": [(l, float(g)) for l, g in ranking[:16]],
         },
     )

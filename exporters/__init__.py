@@ -9,7 +9,6 @@ Target modules import their converter (executorch, litert_torch, coremltools, on
 from __future__ import annotations
 
 import abc
-
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional

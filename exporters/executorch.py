@@ -47,7 +47,6 @@ def _partitioners(precision: str) -> list:
     return partitioners(precision)
 
 
-
 @register_target
 class ExecuTorchExporter(Exporter):
     name = "executorch"

@@ -24,7 +24,7 @@ def _export_fp32(cap):
 def _export_int8(cap, calib, options):
     """edgekit's PT2E int8 recipe (the XNNPACK quantizer's scheme: int8 asymmetric per-tensor
     activations, symmetric per-channel weights limited to 7 bits so ONNX Runtime's AVX2 kernels
-    cannot saturate (edgekit.quantize.ONNX_WEIGHT_RANGE), clamp-fused observers, bias correction,
+    cannot saturate (edgekit.quantizer.ONNX_WEIGHT_RANGE), clamp-fused observers, bias correction,
     accuracy guard), exported as an ONNX QDQ graph with int8 weight initializers. ONNX Runtime
     fuses DequantizeLinear -> Conv/Gemm -> QuantizeLinear into QLinearConv / QGemm at load.
     onnxruntime.quantization.quantize_static was the first choice; on EfficientNet-Lite0 (real

@@ -166,7 +166,6 @@ def _quantize_flatbuffer(model_bytes: bytes, mode: str) -> bytes:
     return bytes(result.quantized_model)
 
 
-
 @register_target
 class TFLiteExporter(Exporter):
     name = "tflite"
