@@ -65,6 +65,8 @@ class LiteRTModel(RuntimeModel):
         self._out = self._interp.get_output_details()
         self._in_idx = [d["index"] for d in self._in]
         self._out_idx = [d["index"] for d in self._out]
+        # inputs with a -1 dimension are resized to each call's shape; others skip the check
+        self._resizable = any(int(v) < 0 for d in self._in for v in (d.get("shape_signature") if d.get("shape_signature") is not None else ()))
 
     def _native_inputs(self) -> list:
         return [_spec(d) for d in self._in]
@@ -74,10 +76,12 @@ class LiteRTModel(RuntimeModel):
 
     def _invoke(self, arrays: list) -> list:
         it = self._interp
-        for idx, a, spec in zip(self._in_idx, arrays, self.inputs):
-            if a.shape != tuple(spec.shape) and any(d < 0 for d in spec.shape):
-                it.resize_tensor_input(idx, a.shape)
-                it.allocate_tensors()
+        if self._resizable:
+            for idx, a, spec in zip(self._in_idx, arrays, self.inputs):
+                if a.shape != tuple(spec.shape) and any(d < 0 for d in spec.shape):
+                    it.resize_tensor_input(idx, a.shape)
+                    it.allocate_tensors()
+        for idx, a in zip(self._in_idx, arrays):
             it.set_tensor(idx, a)
         try:
             it.invoke()

@@ -78,6 +78,30 @@ def test_load_runs_like_pytorch(tiny, xy, name):
     assert np.array_equal(m([x])[0], out[0])
 
 
+@pytest.mark.parametrize("name", sorted(RUNNABLE))
+def test_outputs_are_caller_owned_and_inputs_are_read_each_call(tiny, xy, name):
+    """The ExecuTorch wrapper runs without output clones and reuses the input tensor of a
+    repeated array: results must still be the caller's own, and an array changed in place
+    between calls must be read again (same contract for every runtime)."""
+    x, y = xy
+    m = load(tiny / name, threads=1)
+    ref = load(tiny / "tiny.pt2")
+    x2 = np.ascontiguousarray(x[:, :, ::-1, :])  # another real input: the image flipped
+    y2 = ref.run(x2)[0]
+    assert np.abs(y2 - y).max() > 1e-3  # the two inputs give different logits
+    first = m.run(x)[0]
+    second = m.run(x2)[0]
+    assert np.abs(first - y).max() < 1e-4, "an earlier result changed when the model ran again"
+    assert np.abs(second - y2).max() < 1e-4
+    buf = x.copy()
+    a = m.run(buf)[0]
+    buf[...] = x2  # same array object, new content
+    b = m.run(buf)[0]
+    assert np.abs(a - y).max() < 1e-4 and np.abs(b - y2).max() < 1e-4
+    b[...] = 0  # writing into a result does not reach the model's buffers
+    assert np.abs(m.run(buf)[0] - y2).max() < 1e-4
+
+
 def test_executorch_models_with_different_thread_counts_alternate_safely(tiny, xy):
     """ExecuTorch's pool is process-wide and XNNPACK methods keep a pointer to it: a resize must
     release the other models' methods first (running one after a bare resize hangs)."""
