@@ -1,0 +1,172 @@
+"""Where the int8 error of EfficientNet-Lite0 comes from, and two corrections that did not help.
+
+The quantized model is simulated in PyTorch (convert_pt2e with fold_quantize=False: every
+quantize/dequantize pair runs in float), so one source of error can be switched off at a time:
+- weights only: the activations' per-tensor quantize/dequantize pairs are bypassed;
+- activations only: the weights' per-channel quantize/dequantize pairs are bypassed.
+Variants of the recipe: edgekit's analytic bias correction (the default), the same on all 100
+calibration images instead of 32, a min/max activation observer instead of the histogram one,
+and a sequential EMPIRICAL bias correction (each conv's output mean on the calibration images
+matched to fp32, layer by layer, every downstream layer seeing the corrected outputs; the
+correction data-free-quantization papers describe). Real ImageNet weights, the two folds of
+benchmarks/int8_fidelity.py (100 calibration photos, 100 other photos each).
+
+    .venv/bin/python benchmarks/int8_error_budget.py
+Writes benchmarks/results/int8_error_budget.json and .md."""
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from int8_fidelity import PHOTOS, REPO, RESULTS, _kl, build, photo_split  # noqa: E402
+
+
+def _bypass(gm, kind: str):
+    """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel)."""
+    import torch.fx
+
+    for n in list(gm.graph.nodes):
+        if n.op == "call_function" and f"dequantize_per_{kind}" in str(n.target):
+            q = n.args[0]
+            if isinstance(q, torch.fx.Node) and f"quantize_per_{kind}" in str(q.target):
+                n.replace_all_uses_with(q.args[0])
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def simulate(prepared, x: np.ndarray, bypass=None) -> np.ndarray:
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    q = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    if bypass:
+        q = _bypass(q, bypass)
+    with torch.no_grad():
+        return np.concatenate([q(torch.from_numpy(v[None])).numpy() for v in x])
+
+
+def _output_means(gm, names: set, xs: np.ndarray) -> dict:
+    import torch
+    import torch.fx
+
+    sums: dict = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            o = super().run_node(n)
+            if n.name in names:
+                sums[n.name] = sums.get(n.name, 0) + o.double().mean(dim=[0] + list(range(2, o.dim())))
+            return o
+
+    rec = Recorder(gm)
+    with torch.no_grad():
+        for v in xs:
+            rec.run(torch.from_numpy(v[None]))
+    return {k: s / len(xs) for k, s in sums.items()}
+
+
+def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
+    """Sequential empirical correction: walk the fake-quant graph node by node for all images at
+    once; at each conv/linear, subtract (mean int8 output - mean fp32 output) per channel from
+    its output (so later layers see it corrected) and from its float bias in `prepared`."""
+    import torch
+    import torch.fx
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from edgekit.bias_correction import _correctable, _shift_bias
+
+    gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    layers = _correctable(gm)
+    ref = _output_means(copy.deepcopy(prepared), {n.name for n in layers}, xs)  # observers pass values through
+    runs = [torch.fx.Interpreter(gm) for _ in xs]
+    for r, v in zip(runs, xs):
+        r.args_iter = iter([torch.from_numpy(v[None])])
+    last = {}
+    for n in gm.graph.nodes:
+        for a in n.all_input_nodes:
+            last[a] = n
+    frees: dict = {}
+    for a, n in last.items():
+        frees.setdefault(n, []).append(a)
+    deltas = {}
+    with torch.no_grad():
+        for n in gm.graph.nodes:
+            if n.op == "output":
+                break
+            outs = [r.run_node(n) for r in runs]
+            if n in layers:
+                dims = [0] + list(range(2, outs[0].dim()))
+                d = sum(o.double().mean(dim=dims) for o in outs) / len(outs) - ref[n.name]
+                shape = [1, -1] + [1] * (outs[0].dim() - 2)
+                outs = [o - d.view(shape).to(o.dtype) for o in outs]
+                deltas[n] = d
+            for r, o in zip(runs, outs):
+                r.env[n] = o
+                for a in frees.get(n, []):
+                    r.env.pop(a, None)
+    return sum(_shift_bias(prepared, n.args[2].target, -d) is not None for n, d in deltas.items())
+
+
+def main() -> int:
+    import torch
+
+    from edgekit import preprocess as pp
+    from edgekit.bench import host_info
+    from edgekit.bias_correction import correct_biases
+    from edgekit.manifest import atomic_write_text
+    from edgekit.quantize import BIAS_CORRECTION_IMAGES, prepare_calibrated
+
+    rows = []
+    for split in ("even-odd", "odd-even"):
+        cal, ev, _ = photo_split(split)
+        m, spec, _ = build("efficientnet_lite0")
+        xc, xe = pp.batch([PHOTOS / f for f in cal], spec), pp.batch([PHOTOS / f for f in ev], spec)
+        with torch.no_grad():
+            ref = m(torch.from_numpy(xe)).numpy()
+        ex = (torch.from_numpy(xc[:1]),)
+        plain, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", bias_correction=False)
+        bc = copy.deepcopy(plain)
+        correct_biases(bc, xc[:BIAS_CORRECTION_IMAGES])
+        bc_all = copy.deepcopy(plain)
+        correct_biases(bc_all, xc)
+        minmax, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", observer="minmax")
+        emp = copy.deepcopy(plain)
+        empirical_bias_correction(emp, xc[:BIAS_CORRECTION_IMAGES])
+        cases = [("no bias correction", plain, None), ("no bias correction, weights only", plain, "tensor"),
+                 ("no bias correction, activations only", plain, "channel"),
+                 (f"edgekit (bias correction, {BIAS_CORRECTION_IMAGES} images)", bc, None),
+                 ("edgekit, weights only", bc, "tensor"),  # (activations only + corrected biases is no recipe: the
+                 # correction is for int8 weights; 'activations only' above is the activation share)
+                 ("bias correction on all 100 images", bc_all, None), ("min/max activation observer", minmax, None),
+                 (f"empirical sequential bias correction ({BIAS_CORRECTION_IMAGES} images)", emp, None)]
+        for name, prep, bypass in cases:
+            y = simulate(prep, xe, bypass)
+            rows.append({"split": split, "variant": name, "kl": round(_kl(ref, y), 5),
+                         "flips": int((ref.argmax(1) != y.argmax(1)).sum()), "n_eval": len(xe)})
+            print(split, name, rows[-1]["kl"], rows[-1]["flips"], file=sys.stderr, flush=True)
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    md = ["# int8 error budget, EfficientNet-Lite0 (real weights), simulated in PyTorch", "",
+          "KL(fp32 || int8 softmax), mean over 100 held-out photos per fold; flips = photos whose top-1 changes. "
+          "'weights only' / 'activations only': the other kind of quantization switched off.", "",
+          "| variant | KL even-odd | KL odd-even | flips even-odd | flips odd-even |", "|---|--:|--:|--:|--:|"]
+    for v in variants:
+        a, b = (next(r for r in rows if r["variant"] == v and r["split"] == s) for s in ("even-odd", "odd-even"))
+        md.append(f"| {v} | {a['kl']:.5f} | {b['kl']:.5f} | {a['flips']} | {b['flips']} |")
+    doc = {"benchmark": "int8_error_budget", "model": "efficientnet_lite0", "simulated": "convert_pt2e fold_quantize=False",
+           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": host_info(), "results": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "int8_error_budget.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(RESULTS / "int8_error_budget.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
