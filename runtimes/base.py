@@ -201,11 +201,8 @@ class RuntimeModel(ABC):
 
     def prepare(self, arrays) -> list:
         """Check float inputs against the specs and convert them to native arrays (quantized
-        where the input is int8/uint8). Raises InputError naming the expected spec."""
-        fast = self._fast
-        if fast is not None and type(arrays) is np.ndarray and arrays.dtype == fast[0] and arrays.shape == fast[1] \
-                and arrays.flags.c_contiguous:
-            return [arrays]
+        where the input is int8/uint8). Raises InputError naming the expected spec. (run() skips
+        it for one array that already has the native dtype, static shape and C order.)"""
         if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)):
             arrays = [arrays]
         if len(arrays) != len(self.inputs):
@@ -264,7 +261,7 @@ class RuntimeModel(ABC):
     def run(self, arrays) -> list:
         """numpy in, numpy out: one array (or a list, one per input) of float data in the
         model's input shape and layout -> list of float output arrays."""
-        fast = self._fast  # the prepare() fast path, inlined: this runs once per inference
+        fast = self._fast  # one ready array: no checks or conversion (see _init_fast_path)
         if fast is not None and type(arrays) is np.ndarray and arrays.dtype == fast[0] and arrays.shape == fast[1] \
                 and arrays.flags.c_contiguous:
             outs = self._invoke((arrays,))

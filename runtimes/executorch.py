@@ -15,7 +15,7 @@ returning, through numpy views made once and reused while the buffer's address a
 the same. The input tensor wrapping a numpy array is reused while the caller passes the same
 array object. Measured on MobileNetV3-Small (benchmarks/overhead.py, docs/bench.md): the first
 Python calls after an inference run with cold caches, and the default path (a cloned torch
-output, then .numpy()) cost about 20 us each there, 1% of a 3 ms call."""
+output, then .numpy()) cost 20-35 us each there, about 1% of a 3 ms call."""
 from __future__ import annotations
 
 import weakref

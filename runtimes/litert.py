@@ -66,7 +66,8 @@ class LiteRTModel(RuntimeModel):
         self._in_idx = [d["index"] for d in self._in]
         self._out_idx = [d["index"] for d in self._out]
         # inputs with a -1 dimension are resized to each call's shape; others skip the check
-        self._resizable = any(int(v) < 0 for d in self._in for v in (d.get("shape_signature") if d.get("shape_signature") is not None else ()))
+        sigs = [d.get("shape_signature") for d in self._in]
+        self._resizable = any(int(v) < 0 for sig in sigs if sig is not None for v in sig)
 
     def _native_inputs(self) -> list:
         return [_spec(d) for d in self._in]
