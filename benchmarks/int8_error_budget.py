@@ -16,7 +16,6 @@ Writes benchmarks/results/int8_error_budget.json and .md."""
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_fidelity import PHOTOS, REPO, RESULTS, _kl, build, photo_split  # noqa: E402
+from _results import write_results  # noqa: E402
+from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
 
 def _bypass(gm, kind: str):
@@ -52,26 +52,6 @@ def simulate(prepared, x: np.ndarray, bypass=None) -> np.ndarray:
         return np.concatenate([q(torch.from_numpy(v[None])).numpy() for v in x])
 
 
-def _output_means(gm, names: set, xs: np.ndarray) -> dict:
-    import torch
-    import torch.fx
-
-    sums: dict = {}
-
-    class Recorder(torch.fx.Interpreter):
-        def run_node(self, n):
-            o = super().run_node(n)
-            if n.name in names:
-                sums[n.name] = sums.get(n.name, 0) + o.double().mean(dim=[0] + list(range(2, o.dim())))
-            return o
-
-    rec = Recorder(gm)
-    with torch.no_grad():
-        for v in xs:
-            rec.run(torch.from_numpy(v[None]))
-    return {k: s / len(xs) for k, s in sums.items()}
-
-
 def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
     """Sequential empirical correction: walk the fake-quant graph node by node for all images at
     once; at each conv/linear, subtract (mean int8 output - mean fp32 output) per channel from
@@ -80,11 +60,12 @@ def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
     import torch.fx
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    from edgekit.bias_correction import _correctable, _shift_bias
+    from edgekit.bias_correction import _correctable, _shift_bias, channel_means
 
     gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
     layers = _correctable(gm)
-    ref = _output_means(copy.deepcopy(prepared), {n.name for n in layers}, xs)  # observers pass values through
+    # fp32 output means: the prepared module's observers pass values through unchanged
+    ref = channel_means(copy.deepcopy(prepared), {n.name for n in layers}, xs, 1, of="output")
     runs = [torch.fx.Interpreter(gm) for _ in xs]
     for r, v in zip(runs, xs):
         r.args_iter = iter([torch.from_numpy(v[None])])
@@ -120,7 +101,6 @@ def main() -> int:
     from edgekit import preprocess as pp
     from edgekit.bench import host_info
     from edgekit.bias_correction import correct_biases
-    from edgekit.manifest import atomic_write_text
     from edgekit.quantize import BIAS_CORRECTION_IMAGES, prepare_calibrated
 
     rows = []
@@ -161,10 +141,7 @@ def main() -> int:
         md.append(f"| {v} | {a['kl']:.5f} | {b['kl']:.5f} | {a['flips']} | {b['flips']} |")
     doc = {"benchmark": "int8_error_budget", "model": "efficientnet_lite0", "simulated": "convert_pt2e fold_quantize=False",
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": host_info(), "results": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "int8_error_budget.json", json.dumps(doc, indent=2) + "\n")
-    atomic_write_text(RESULTS / "int8_error_budget.md", "\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results("int8_error_budget", doc, md)
     return 0
 
 

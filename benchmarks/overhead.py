@@ -16,7 +16,6 @@ Writes benchmarks/results/overhead.json and overhead.md."""
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -26,8 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _artifacts import REPO, ensure_artifact  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
+from _results import write_results  # noqa: E402
 MODEL = "mobilenet_v3_small"
 
 
@@ -206,12 +204,7 @@ def main(argv=None) -> int:
            "min: fastest vs fastest call. thread_cpu: CPU time of the calling thread (with 1 thread the inference runs on it; "
            "time the core spent on other processes is not counted); wall: perf_counter. wrapper-only: the wrapper's own Python "
            "work per call (input check/conversion + output conversion) timed without inference."]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    from edgekit.manifest import atomic_write_text
-
-    atomic_write_text(RESULTS / "overhead.json", json.dumps(doc, indent=2) + "\n")
-    atomic_write_text(RESULTS / "overhead.md", "\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results("overhead", doc, md)
     return 0
 
 

@@ -10,7 +10,6 @@ Writes benchmarks/results/overhead_cold_calls.json and .md."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,8 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _artifacts import REPO, ensure_artifact  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
+from _results import write_results  # noqa: E402
 
 
 def variants(method, x: np.ndarray) -> dict:
@@ -67,7 +65,6 @@ def main(argv=None) -> int:
     from executorch.extension.pybindings import portable_lib as lib
 
     from edgekit.bench import host_info
-    from edgekit.manifest import atomic_write_text
 
     lib._unsafe_reset_threadpool(1)
     path = ensure_artifact("mobilenet_v3_small", "executorch", "fp32")
@@ -95,10 +92,7 @@ def main(argv=None) -> int:
           f"MobileNetV3-Small fp32, 1 thread, {doc['host']['cpu']}, {args.rounds} rounds in random order, median wall time.", "",
           "| variant | p50 ms | vs plain call |", "|---|--:|--:|"]
     md += [f"| {r['variant']} | {r['p50_ms']:.4f} | {r['vs_plain_us']:+.1f} us ({r['vs_plain_pct']:+.2f}%) |" for r in rows]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "overhead_cold_calls.json", json.dumps(doc, indent=2) + "\n")
-    atomic_write_text(RESULTS / "overhead_cold_calls.md", "\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results("overhead_cold_calls", doc, md)
     return 0
 
 

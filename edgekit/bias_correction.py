@@ -60,8 +60,9 @@ def _correctable(gm) -> dict:
     return out
 
 
-def _input_means(gm, nodes, calib: np.ndarray, batch: int) -> dict:
-    """Mean of each node's first input over batch and spatial axes, per channel (float64)."""
+def channel_means(gm, names: set, calib: np.ndarray, batch: int, of: str = "input") -> dict:
+    """{node name: per-channel mean (float64, over batch and spatial axes)} of the first input
+    (of="input") or the output (of="output") of the nodes of `gm` named in `names`."""
     import torch
     import torch.fx
 
@@ -69,11 +70,12 @@ def _input_means(gm, nodes, calib: np.ndarray, batch: int) -> dict:
 
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n):
-            if n in nodes:
-                x = self.env[n.args[0]]
+            out = super().run_node(n)
+            if n.name in names:
+                x = self.env[n.args[0]] if of == "input" else out
                 dims = [0] + list(range(2, x.dim()))
                 sums[n.name] = sums.get(n.name, 0) + x.double().mean(dim=dims)
-            return super().run_node(n)
+            return out
 
     rec = Recorder(gm)
     k = 0
@@ -95,7 +97,7 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
     gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
     nodes = _correctable(gm)
     calib = np.asarray(calib, np.float32)
-    means = _input_means(gm, set(nodes), calib, batch) if nodes else {}
+    means = channel_means(gm, {n.name for n in nodes}, calib, batch) if nodes else {}
     done, biggest, shifts = 0, 0.0, {}
     prepared.meta[SHIFTS_KEY] = shifts  # what was subtracted, by bias attribute (see undo_for)
     with torch.no_grad():

@@ -20,6 +20,7 @@ from typing import Optional, Union
 from . import __version__
 from .errors import EdgekitError, ExportError, ParityError
 from .manifest import SCHEMA_VERSION, sha256_file, validate, write_sidecar
+from .sensitivity import MAX_FLOAT_LAYERS, MIN_AGREEMENT
 
 DEFAULT_VERIFY_COUNT = 8
 
@@ -226,7 +227,8 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
            out: Union[str, os.PathLike] = "out", layout: str = "nchw", verify: bool = True, card=None, *,
            quant: Optional[str] = None, io: str = "float", input_size: Optional[int] = None,
            calib_count: int = 100, calib_seed: int = 0, verify_images=None, verify_count: int = DEFAULT_VERIFY_COUNT,
-           strict: bool = True, progress=None, min_agreement: float = 0.99, max_float_layers: int = 8):
+           strict: bool = True, progress=None, min_agreement: float = MIN_AGREEMENT,
+           max_float_layers: int = MAX_FLOAT_LAYERS):
     """Export a zoo model (by name) or your own nn.Module (with `card=`) to one target or all.
 
     precision: fp32 | fp16 | int8 (None: the target's default: fp16 for Core ML, fp32 elsewhere).

@@ -19,6 +19,10 @@ import numpy as np
 
 from .errors import ExportError
 
+# the accuracy guard's defaults (also those of `edgekit export` and ExportOptions)
+MIN_AGREEMENT = 0.99  # top-1 agreement with float wanted on the held-out calibration images
+MAX_FLOAT_LAYERS = 8  # layers the guard may keep in float to get there (0: only measure)
+
 
 def _is_q(n) -> bool:
     return n.op == "call_function" and "quantize_per" in str(n.target) and "dequantize" not in str(n.target)
@@ -113,8 +117,8 @@ def guarded_quantize(
     calib,
     eval_inputs: Optional[np.ndarray] = None,
     backend: str = "xnnpack",
-    min_agreement: float = 0.99,
-    max_float_layers: int = 8,
+    min_agreement: float = MIN_AGREEMENT,
+    max_float_layers: int = MAX_FLOAT_LAYERS,
     candidates: Optional[Iterable[str]] = None,
     **kwargs,
 ):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..errors import ExportError, UnknownNameError
+from ..sensitivity import MAX_FLOAT_LAYERS, MIN_AGREEMENT
 
 TARGETS = ("executorch", "tflite", "coreml", "onnx")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -32,8 +33,8 @@ class ExportOptions:
     quant: Optional[str] = None      # int8 flavour; None for fp32/fp16
     io: str = "float"                 # dtype of the artifact's input/output tensors
     layout: str = "nchw"
-    min_agreement: float = 0.99       # int8 accuracy guard: top-1 agreement wanted on held-out images
-    max_float_layers: int = 8         # ... and how many layers it may keep in float to get there
+    min_agreement: float = MIN_AGREEMENT      # int8 accuracy guard: top-1 agreement wanted on held-out images
+    max_float_layers: int = MAX_FLOAT_LAYERS  # ... and how many layers it may keep in float to get there
 
     @property
     def needs_calibration(self) -> bool:
@@ -91,7 +92,8 @@ class Exporter(abc.ABC):
     parity_unavailable: str = ""
 
     def options(self, precision: Optional[str] = None, quant: Optional[str] = None, io: str = "float",
-                layout: str = "nchw", min_agreement: float = 0.99, max_float_layers: int = 8) -> ExportOptions:
+                layout: str = "nchw", min_agreement: float = MIN_AGREEMENT,
+                max_float_layers: int = MAX_FLOAT_LAYERS) -> ExportOptions:
         """Validate a combination and return the normalized options; raises before any work."""
         precision = precision or self.default_precision
         if precision not in PRECISIONS:

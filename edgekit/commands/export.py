@@ -20,11 +20,14 @@ def register(sub) -> None:
                         "tflite) | weight (weight-only, tflite/coreml)")
     p.add_argument("--int8-io", action="store_true",
                    help="tflite static int8: int8 input/output tensors (default: float in, float out)")
-    p.add_argument("--min-agreement", type=float, default=0.99, metavar="A",
+    from ..sensitivity import MAX_FLOAT_LAYERS, MIN_AGREEMENT
+
+    p.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT, metavar="A",
                    help="static int8 accuracy guard: top-1 agreement with float wanted on held-out calibration "
-                        "images (default 0.99)")
-    p.add_argument("--max-float-layers", type=int, default=8, metavar="N",
-                   help="static int8: layers the guard may keep in float to reach it (default 8; 0: only measure)")
+                        f"images (default {MIN_AGREEMENT})")
+    p.add_argument("--max-float-layers", type=int, default=MAX_FLOAT_LAYERS, metavar="N",
+                   help=f"static int8: layers the guard may keep in float to reach it (default {MAX_FLOAT_LAYERS}; "
+                        "0: only measure)")
     p.add_argument("--weights", "-w", default=None, help="'imagenet', another pretrained tag, or a state-dict file")
     p.add_argument("--calib", default=None, metavar="DIR", help="calibration images (jpg/png/webp, recursive)")
     p.add_argument("--calib-count", type=int, default=100, metavar="N", help="calibration images drawn (default 100)")
