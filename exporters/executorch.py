@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import Exporter, Lowered, float_io, guard_record, register_target, versions_of
+from . import Exporter, Lowered, float_io, quantization_record, register_target, versions_of
 
 MANIFEST_METHOD = "edgekit_manifest"
 
@@ -67,7 +67,7 @@ class ExecuTorchExporter(Exporter):
             qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack",
                                   min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
             program = torch.export.export(qr.module, (cap.example,), strict=False)
-            quantization = {**qr.recipe, "io": "float", **guard_record(qr)}
+            quantization = {**qr.recipe, "io": "float", **quantization_record(qr)}
 
         else:
             # fp32: route dense KxK convs to XNNPACK's fast GEMM kernel (docs/perf-executorch.md)

@@ -7,7 +7,7 @@
 The manifest is embedded as the model metadata_props entry `edgekit_manifest`."""
 from __future__ import annotations
 
-from . import Exporter, Lowered, float_io, guard_record, register_target, versions_of
+from . import Exporter, Lowered, float_io, quantization_record, register_target, versions_of
 
 METADATA_KEY = "edgekit_manifest"
 
@@ -56,7 +56,7 @@ class ONNXExporter(Exporter):
         quantization = None
         if options.precision == "int8":
             model, qr = _export_int8(cap, calib, options)
-            quantization = {**qr.recipe, "io": "float", **guard_record(qr)}
+            quantization = {**qr.recipe, "io": "float", **quantization_record(qr)}
         else:
             model = _export_fp32(cap)
 

@@ -16,7 +16,8 @@ import io
 import os
 import tempfile
 
-from . import Exporter, Lowered, float_io, guard_record, register_target, versions_of
+from ..errors import ExportError
+from . import Exporter, Lowered, float_io, quantization_record, register_target, versions_of
 
 METADATA_NAME = "edgekit_manifest"
 
@@ -183,14 +184,15 @@ class TFLiteExporter(Exporter):
             from ..quantize import guarded_quantize
 
             qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="litert",
-                                  min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
+                                  min_agreement=options.min_agreement, max_float_layers=options.max_float_layers,
+                                  int8_edges=(options.io == "int8"))
             for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
                 m.training = False
             edge = litert_torch.convert(qr.module, (cap.example,), quant_config=qr.litert_quant_config())
             model_bytes = bytes(edge.model_content())
             # the converter makes the edges int8; give apps the IO they asked for
             model_bytes = int8_interface(model_bytes) if options.io == "int8" else float_interface(model_bytes)
-            quantization = {**qr.recipe, "io": options.io, **guard_record(qr)}
+            quantization = {**qr.recipe, "io": options.io, **quantization_record(qr)}
         else:
             edge = litert_torch.convert(cap.graph_module(), (cap.example,))
             model_bytes = bytes(edge.model_content())
@@ -208,6 +210,10 @@ class TFLiteExporter(Exporter):
                 }
 
         inputs, outputs = io_specs(model_bytes, cap.layout)
+        if quantization and options.io == "int8" and any(t["dtype"] != "int8" for t in inputs + outputs):
+            raise ExportError("--io int8: the quantized model's input or output is not an int8 tensor "
+                              f"(float layers kept: {', '.join(quantization['float_layers']) or 'none'}); "
+                              "use the default float IO")
 
         def save(path: str, manifest_json=None) -> None:
             data = model_bytes if manifest_json is None else add_metadata(model_bytes, METADATA_NAME, manifest_json)

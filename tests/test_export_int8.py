@@ -91,6 +91,9 @@ def test_executorch_int8_fully_delegated(tmp_path, photos_dir):
     assert art.manifest["quantization"]["recipe"].startswith("pt2e-xnnpack")
     assert art.manifest["quantization"]["calibration"]["count"] == 16
     assert 0.0 <= art.manifest["quantization"]["guard"]["agreement"] <= 1.0  # the accuracy guard ran
+    wr = art.manifest["quantization"]["weight_rounding"]  # GPTQ rounding on the 12 images the guard left
+    assert wr["method"] == "gptq" and wr["layers"] >= 2 and wr["images"] == 12 and wr["skipped"] == [], wr
+    assert "GPTQ-rounded" in art.manifest["quantization"]["weights"]
 
 
 def test_tflite_int8_io_option(tmp_path, photos_dir):
@@ -99,7 +102,7 @@ def test_tflite_int8_io_option(tmp_path, photos_dir):
     import edgekit
 
     kw = dict(target="tflite", precision="int8", card=tiny_card(32), calib=photos_dir, calib_count=16,
-              verify_count=8, out=tmp_path)
+              verify_count=8, out=tmp_path, max_float_layers=0)  # the guard only measures: one program
     f = edgekit.export(tiny_cnn(), **kw)
     q = edgekit.export(tiny_cnn(), io="int8", **kw)
     assert q.path.name == "tiny_cnn_int8-int8io.tflite" and f.path.name == "tiny_cnn_int8.tflite"
@@ -112,6 +115,27 @@ def test_tflite_int8_io_option(tmp_path, photos_dir):
     assert q.manifest["quantization"]["io"] == "int8"
     x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
     np.testing.assert_allclose(run_artifact(f.path, x), run_artifact(q.path, x), atol=1e-6)
+
+
+
+def test_tflite_int8_io_guard_keeps_the_edge_layers_int8(tmp_path, photos_dir):
+    """The accuracy guard may keep layers in float, but with int8 IO never the layer that reads
+    the input or the one that writes the output: their tensors ARE the model's int8 interface.
+    (The seeded tiny net's logits nearly tie, so the guard always acts on it.)"""
+    import torch
+
+    import edgekit
+    from edgekit.quantize import capture, quantizable_layers
+
+    layers = quantizable_layers(capture(tiny_cnn(), (torch.zeros(1, 3, 32, 32),)))
+    kw = dict(target="tflite", precision="int8", card=tiny_card(32), calib=photos_dir, calib_count=16,
+              verify_count=8, out=tmp_path)
+    f = edgekit.export(tiny_cnn(), **kw)
+    q = edgekit.export(tiny_cnn(), io="int8", **kw)
+    kept_f, kept_q = f.manifest["quantization"]["float_layers"], q.manifest["quantization"]["float_layers"]
+    assert {layers[0], layers[-1]} & set(kept_f)  # float IO: the guard did pick an edge layer here
+    assert kept_q and not {layers[0], layers[-1]} & set(kept_q)
+    assert q.manifest["inputs"][0]["dtype"] == "int8" and q.manifest["outputs"][0]["dtype"] == "int8"
 
 
 @pytest.mark.slow  # the Core ML quantizer + conversion of the q/dq graph takes minutes even for a tiny net
@@ -151,5 +175,8 @@ def test_onnx_int8_qdq(tmp_path, photos_dir):
     assert sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8) >= 3
     assert art.manifest["quantization"]["recipe"] == "pt2e-onnx-per-channel-static"
     assert art.manifest["quantization"]["weights"].startswith("int7")
-    assert "bias-corrected" in art.manifest["quantization"]["weights"]
+    assert "GPTQ-rounded" in art.manifest["quantization"]["weights"]
+    # GPTQ rounded onto ONNX Runtime's 7-bit grid, read from the graph: no weight beyond +-63
+    ints = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert max(int(np.abs(w).max()) for w in ints if w.ndim == 4) <= 63
     assert art.parity["status"] == "passed" and art.parity["top1_agreement"] >= 0.85

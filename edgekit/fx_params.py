@@ -1,0 +1,69 @@
+"""Reading and replacing the constant tensors (weights, biases) of a captured fx GraphModule.
+
+The passes that edit a calibrated PT2E module (bias correction, weight rounding) never edit a
+tensor in place: a captured module shares its parameters with the caller's nn.Module, which must
+come back unchanged. They put a new tensor at the attribute and remember the old one in
+`gm.meta[ORIGINALS_KEY]`, so a layer later run in float (the accuracy guard's bypass) can get its
+original weight and bias back (`restore_for`). The meta dict survives deepcopy and convert_pt2e.
+"""
+from __future__ import annotations
+
+ORIGINALS_KEY = "edgekit_original_params"  # GraphModule.meta: {attribute: tensor before any edit}
+
+
+def value(gm, node):
+    """Evaluate a node whose inputs are all constants (get_attr / literals)."""
+    import torch.fx
+
+    if not isinstance(node, torch.fx.Node):
+        return node
+    if node.op == "get_attr":
+        return get_tensor(gm, node.target)
+    if node.op == "call_function":
+        args = [value(gm, a) for a in node.args]
+        return node.target(*args, **{k: value(gm, v) for k, v in node.kwargs.items()})
+    raise ValueError(f"not a constant: {node.op} {node.name}")
+
+
+def get_tensor(root, target: str):
+    """The attribute at dotted `target` of `root`, or None."""
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def replace_tensor(root, target: str, new, remember: bool = True):
+    """Put `new` at the dotted attribute `target` of `root` (as a Parameter where the old one was
+    one), after checking a tensor of the same shape is there. With `remember`, the first tensor
+    ever replaced at `target` is kept in root.meta[ORIGINALS_KEY]. Returns the old tensor, or
+    None (nothing replaced) where there is no such tensor."""
+    import torch
+
+    *path, attr = target.split(".")
+    owner = get_tensor(root, ".".join(path)) if path else root
+    old = getattr(owner, attr, None) if owner is not None else None
+    if not isinstance(old, torch.Tensor) or old.shape != new.shape:
+        return None
+    new = new.detach().to(old.dtype)
+    setattr(owner, attr, torch.nn.Parameter(new, requires_grad=False) if isinstance(old, torch.nn.Parameter) else new)
+    if remember and hasattr(root, "meta"):
+        root.meta.setdefault(ORIGINALS_KEY, {}).setdefault(target, old)
+    return old
+
+
+def restore_for(gm, node) -> None:
+    """Give a conv/linear `node` of a converted copy of an edited module its original weight and
+    bias back: a layer that runs with float weights has no rounding to correct."""
+    import torch.fx
+
+    from .sensitivity import _qdq_source
+
+    originals = gm.meta.get(ORIGINALS_KEY) or {}
+    w = node.args[1] if len(node.args) > 1 else None
+    w = _qdq_source(w) or w
+    for p in (w, node.args[2] if len(node.args) > 2 else None):
+        if isinstance(p, torch.fx.Node) and p.op == "get_attr" and p.target in originals:
+            replace_tensor(gm, p.target, originals[p.target], remember=False)
