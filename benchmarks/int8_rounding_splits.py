@@ -9,10 +9,13 @@ is simulated in PyTorch (convert_pt2e, fold_quantize=False), as in int8_error_bu
 real-runtime numbers are in int8_fidelity.py.
 
     .venv/bin/python benchmarks/int8_rounding_splits.py [--seeds 1,2,3] [--threads 1]
-Writes benchmarks/results/int8_rounding_splits.json and .md."""
+Writes benchmarks/results/int8_rounding_splits.json and .md, keeping the rows of earlier runs at
+other seeds or thread counts (the thread count changes the float sums of calibration, so it is
+part of a row's key: it shows how much of a flip count is noise)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_results  # noqa: E402
+from _results import RESULTS, write_results  # noqa: E402
 from int8_error_budget import simulate  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
@@ -56,23 +59,30 @@ def main(argv=None) -> int:
                                                 rounding=rounding)
             t_q = time.time() - t
             y = simulate(prepared, x[ev])
-            rows.append({"seed": seed, "recipe": name, "kl": round(_kl(ref, y), 5),
+            rows.append({"seed": seed, "threads": args.threads, "recipe": name, "kl": round(_kl(ref, y), 5),
                          "flips": int((ref.argmax(1) != y.argmax(1)).sum()), "n_eval": len(ev),
                          "quantize_s": round(t_q, 1)})
             print(rows[-1], file=sys.stderr, flush=True)
+    old = RESULTS / "int8_rounding_splits.json"
+    key = lambda r: (r["seed"], r.get("threads", 1), r["recipe"])  # noqa: E731
+    merged = {key(r): r for r in (json.loads(old.read_text())["results"] if old.exists() else [])}
+    merged.update({key(r): r for r in rows})
+    rows = sorted(merged.values(), key=key)
     md = ["# GPTQ weight rounding vs nearest + bias correction, EfficientNet-Lite0, several splits", "",
           "Simulated in PyTorch; 100 calibration / 100 held-out photos per split (seeded permutation of the "
-          f"200 shared photos); torch threads: {args.threads}. KL = mean KL(fp32 || int8 softmax); flips = "
-          "held-out photos whose top-1 changes.", "",
-          "| split seed | " + " | ".join(f"KL {r} | flips {r}" for r in RECIPES) + " |",
-          "|---|" + "--:|--:|" * len(RECIPES)]
-    for seed in dict.fromkeys(r["seed"] for r in rows):
-        cells = [next(r for r in rows if r["seed"] == seed and r["recipe"] == name) for name in RECIPES]
-        md.append(f"| {seed} | " + " | ".join(f"{c['kl']:.5f} | {c['flips']}" for c in cells) + " |")
+          "200 shared photos). KL = mean KL(fp32 || int8 softmax); flips = held-out photos whose top-1 changes. "
+          "threads = torch threads during calibration and rounding.", "",
+          "| split seed | threads | " + " | ".join(f"KL {r} | flips {r}" for r in RECIPES) + " |",
+          "|---|--:|" + "--:|--:|" * len(RECIPES)]
+    for seed, threads in dict.fromkeys((r["seed"], r.get("threads", 1)) for r in rows):
+        cells = [next((r for r in rows if key(r) == (seed, threads, name)), None) for name in RECIPES]
+        if None in cells:
+            continue
+        md.append(f"| {seed} | {threads} | " + " | ".join(f"{c['kl']:.5f} | {c['flips']}" for c in cells) + " |")
     means = {name: np.mean([r["kl"] for r in rows if r["recipe"] == name]) for name in RECIPES}
-    md += ["", "Mean KL: " + ", ".join(f"{k} {v:.5f}" for k, v in means.items()) + "."]
+    md += ["", "Mean KL over all rows: " + ", ".join(f"{k} {v:.5f}" for k, v in means.items()) + "."]
     doc = {"benchmark": "int8_rounding_splits", "model": "efficientnet_lite0",
-           "simulated": "convert_pt2e fold_quantize=False", "threads": args.threads,
+           "simulated": "convert_pt2e fold_quantize=False",
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": host_info(), "results": rows}
     write_results("int8_rounding_splits", doc, md)
     return 0
