@@ -58,25 +58,16 @@ def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
     once; at each conv/linear, subtract (mean int8 output - mean fp32 output) per channel from
     its output (so later layers see it corrected) and from its float bias in `prepared`."""
     import torch
-    import torch.fx
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     from edgekit.bias_correction import _correctable, channel_means, shift_bias
+    from edgekit.fx_params import stepwise_runs
 
     gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
     layers = _correctable(gm)
     # fp32 output means: the prepared module's observers pass values through unchanged
     ref = channel_means(copy.deepcopy(prepared), {n.name for n in layers}, xs, 1, of="output")
-    runs = [torch.fx.Interpreter(gm) for _ in xs]
-    for r, v in zip(runs, xs):
-        r.args_iter = iter([torch.from_numpy(v[None])])
-    last = {}
-    for n in gm.graph.nodes:
-        for a in n.all_input_nodes:
-            last[a] = n
-    frees: dict = {}
-    for a, n in last.items():
-        frees.setdefault(n, []).append(a)
+    runs, frees = stepwise_runs(gm, xs)
     deltas = {}
     with torch.no_grad():
         for n in gm.graph.nodes:

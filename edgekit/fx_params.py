@@ -67,3 +67,27 @@ def restore_for(gm, node) -> None:
     for p in (w, node.args[2] if len(node.args) > 2 else None):
         if isinstance(p, torch.fx.Node) and p.op == "get_attr" and p.target in originals:
             replace_tensor(gm, p.target, originals[p.target], remember=False)
+
+
+def stepwise_runs(gm, x, batch: int = 1) -> tuple:
+    """For walking `gm` node by node over many inputs at once: ([a torch.fx.Interpreter per batch of
+    the float array `x`, its placeholder primed], {node: the inputs whose last reader it is, to
+    drop from each run's env once it has run})."""
+    import numpy as np
+    import torch
+    import torch.fx
+
+    x = np.ascontiguousarray(x, np.float32)
+    runs = []
+    for i in range(0, len(x) - batch + 1, batch):
+        r = torch.fx.Interpreter(gm)
+        r.args_iter = iter([torch.from_numpy(x[i : i + batch])])
+        runs.append(r)
+    last_reader = {}
+    for n in gm.graph.nodes:
+        for a in n.all_input_nodes:
+            last_reader[a] = n
+    frees: dict = {}
+    for a, n in last_reader.items():
+        frees.setdefault(n, []).append(a)
+    return runs, frees

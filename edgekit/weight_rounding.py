@@ -28,7 +28,7 @@ import copy
 
 import numpy as np
 
-from .fx_params import get_tensor, replace_tensor, value
+from .fx_params import get_tensor, replace_tensor, stepwise_runs, value
 
 INFO_KEY = "edgekit_weight_rounding"  # GraphModule.meta: what round_weights did (for the recipe)
 # Damping: DAMP x the MEDIAN of H's diagonal is added to that diagonal. It keeps H invertible where
@@ -114,24 +114,11 @@ def round_weights(prepared, calib: np.ndarray, batch: int = 1, free_bias: bool =
     new weight (and bias) tensors; the weight observers keep their ranges, so the scales do not
     change. Records {"layers", "images", "skipped"} in prepared.meta[INFO_KEY] and returns it."""
     import torch
-    import torch.fx
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
     targets = _rounding_targets(gm)
-    calib = np.ascontiguousarray(calib, np.float32)
-    runs = []
-    for i in range(0, len(calib) - batch + 1, batch):
-        r = torch.fx.Interpreter(gm)
-        r.args_iter = iter([torch.from_numpy(calib[i : i + batch])])
-        runs.append(r)
-    last_use = {}
-    for n in gm.graph.nodes:
-        for a in n.all_input_nodes:
-            last_use[a] = n
-    frees: dict = {}
-    for a, n in last_use.items():
-        frees.setdefault(n, []).append(a)
+    runs, frees = stepwise_runs(gm, calib, batch)
     done, skipped = 0, []
     with torch.no_grad():
         for n in gm.graph.nodes:
