@@ -176,7 +176,10 @@ def _round_layer(gm, prepared, n, qnode, runs, free_bias: bool) -> dict:
     if has_bias:
         V = torch.cat([V, value(gm, bias).double().reshape(groups, rows, 1)], -1)
     scale, zp, qmin, qmax = _grid(gm, qnode, out_ch)
-    V = gptq(V, H, scale.reshape(groups, rows, 1), zp.reshape(groups, rows, 1), qmin, qmax, has_bias)
+    try:
+        V = gptq(V, H, scale.reshape(groups, rows, 1), zp.reshape(groups, rows, 1), qmin, qmax, has_bias)
+    except RuntimeError:  # H not positive definite even damped (torch.linalg.LinAlgError): keep nearest
+        return {}
     k = W[0].numel()
     new = {n.args[1]: V[..., :k].reshape(W.shape)}
     if has_bias:

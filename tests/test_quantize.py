@@ -361,3 +361,21 @@ def node_layer_is(node, name: str) -> bool:
     from edgekit.quantize import node_layer
 
     return node_layer(node) == name
+
+
+def test_gptq_falls_back_to_nearest_where_the_hessian_cannot_be_factored(photos64, monkeypatch):
+    """A layer whose H cannot be factored keeps nearest rounding and is listed as skipped; the
+    quantization itself goes on."""
+    import edgekit.weight_rounding as wr
+
+    def fail(*a, **k):
+        raise torch.linalg.LinAlgError("not positive-definite")
+
+    monkeypatch.setattr(wr, "gptq", fail)
+    calib, held = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    qr = quantize_pt2e(m, ex, calib, backend="xnnpack")
+    info = qr.details["weight_rounding"]
+    assert info["layers"] == 0 and len(info["skipped"]) == 4
+    assert np.isfinite(_run(qr.module, held)).all()
