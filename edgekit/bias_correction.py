@@ -20,7 +20,7 @@ import copy
 
 import numpy as np
 
-from .fx_params import get_tensor, replace_tensor, value
+from .fx_params import fake_quant_weights, get_tensor, replace_tensor, value
 
 INFO_KEY = "edgekit_bias_correction"  # GraphModule.meta: what correct_biases did (for the recipe)
 
@@ -28,20 +28,8 @@ INFO_KEY = "edgekit_bias_correction"  # GraphModule.meta: what correct_biases di
 def _correctable(gm) -> dict:
     """{weighted node: float weight node} for conv/linear nodes whose weight is int8 fake-quant and
     whose bias is a get_attr tensor."""
-    import torch.fx
-
-    from .quantize import _is_weighted
-    from .sensitivity import _qdq_source
-
-    out = {}
-    for n in gm.graph.nodes:
-        if not (_is_weighted(n) and len(n.args) > 2):
-            continue
-        bias = n.args[2]
-        w = _qdq_source(n.args[1])
-        if w is not None and isinstance(bias, torch.fx.Node) and bias.op == "get_attr":
-            out[n] = w
-    return out
+    return {n: q.args[0] for n, q in fake_quant_weights(gm).items()
+            if len(n.args) > 2 and getattr(n.args[2], "op", None) == "get_attr"}
 
 
 def channel_means(gm, names: set, calib: np.ndarray, batch: int, of: str = "input") -> dict:

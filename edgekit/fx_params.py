@@ -25,6 +25,21 @@ def value(gm, node):
     raise ValueError(f"not a constant: {node.op} {node.name}")
 
 
+def fake_quant_weights(gm) -> dict:
+    """{conv/linear node: its weight's quantize node} of a converted (fold_quantize=False) module,
+    for the layers whose weight is fake-quantized from a get_attr tensor."""
+    from .quantize import _is_weighted
+    from .sensitivity import _qdq_source
+
+    out = {}
+    for n in gm.graph.nodes:
+        if _is_weighted(n) and len(n.args) > 1:
+            w = _qdq_source(n.args[1])
+            if w is not None and getattr(w, "op", None) == "get_attr":
+                out[n] = n.args[1].args[0]
+    return out
+
+
 def get_tensor(root, target: str):
     """The attribute at dotted `target` of `root`, or None."""
     obj = root

@@ -165,9 +165,9 @@ def guarded_quantize(
     history = [{"float_layers": list(float_layers), "agreement": agree, "kl": kl}]
     ranking = []
     if agree < min_agreement and max_float_layers > 0:
-        layers = list(candidates) if candidates is not None else quantizable_layers(captured)
+        all_layers = quantizable_layers(captured)
+        layers = list(candidates) if candidates is not None else all_layers
         if int8_edges:  # int8 model input/output (TFLite --io int8): the first and last layer stay int8
-            all_layers = quantizable_layers(captured)
             layers = [l for l in layers if l not in all_layers[:1] + all_layers[-1:]]
         layers = [l for l in layers if l not in float_layers]
         ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs)

@@ -28,7 +28,7 @@ import copy
 
 import numpy as np
 
-from .fx_params import get_tensor, replace_tensor, stepwise_runs, value
+from .fx_params import fake_quant_weights, get_tensor, replace_tensor, stepwise_runs, value
 
 INFO_KEY = "edgekit_weight_rounding"  # GraphModule.meta: what round_weights did (for the recipe)
 # Damping: DAMP x the MEDIAN of H's diagonal is added to that diagonal. It keeps H invertible where
@@ -36,22 +36,6 @@ INFO_KEY = "edgekit_weight_rounding"  # GraphModule.meta: what round_weights did
 # mean (GPTQ's choice): one input channel 300x larger than the rest made the mean-based damping
 # swamp every other input, and the free bias column with it (tests/test_quantize.py, OutlierNet).
 DAMP = 0.1
-
-
-def _rounding_targets(gm) -> dict:
-    """{conv/linear node: its weight's quantize_per_channel/per_tensor node} for the layers whose
-    weight is fake-quantized from a get_attr tensor."""
-    from .quantize import _is_weighted
-    from .sensitivity import _qdq_source
-
-    out = {}
-    for n in gm.graph.nodes:
-        if not (_is_weighted(n) and len(n.args) > 1):
-            continue
-        w = _qdq_source(n.args[1])
-        if w is not None and getattr(w, "op", None) == "get_attr":
-            out[n] = n.args[1].args[0]
-    return out
 
 
 def _conv_args(n):
@@ -117,7 +101,7 @@ def round_weights(prepared, calib: np.ndarray, batch: int = 1, free_bias: bool =
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
-    targets = _rounding_targets(gm)
+    targets = fake_quant_weights(gm)
     runs, frees = stepwise_runs(gm, calib, batch)
     done, skipped = 0, []
     with torch.no_grad():
@@ -181,11 +165,11 @@ def _round_layer(gm, prepared, n, qnode, runs, free_bias: bool) -> dict:
     except RuntimeError:  # H not positive definite even damped (torch.linalg.LinAlgError): keep nearest
         return {}
     k = W[0].numel()
-    new = {n.args[1]: V[..., :k].reshape(W.shape)}
+    # (node whose value the walk must replace, attribute behind it, new tensor)
+    edits = [(n.args[1], wnode.target, V[..., :k].reshape(W.shape))]
     if has_bias:
-        new[bias] = V[..., k].reshape(get_tensor(gm, bias.target).shape)
-    for node, t in new.items():
-        target = wnode.target if node is n.args[1] else node.target
+        edits.append((bias, bias.target, V[..., k].reshape(get_tensor(gm, bias.target).shape)))
+    for _, target, t in edits:
         replace_tensor(prepared, target, t)
         replace_tensor(gm, target, t, remember=False)
-    return new
+    return {node: t for node, _, t in edits}

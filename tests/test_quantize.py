@@ -113,10 +113,10 @@ def test_bias_correction_removes_the_mean_output_shift(photos64, backend):
 def _int8_weights(qr):
     """{conv/linear node name: (float weight, per-channel scale)} of a fold_quantize=False module."""
     from edgekit.fx_params import value
-    from edgekit.weight_rounding import _rounding_targets
+    from edgekit.fx_params import fake_quant_weights
 
     return {n.name: (value(qr.module, q.args[0]).double(), value(qr.module, q.args[1]).double())
-            for n, q in _rounding_targets(qr.module).items()}
+            for n, q in fake_quant_weights(qr.module).items()}
 
 
 def test_gptq_rounding_lands_on_the_same_grid_and_lowers_the_layer_error(photos64):
@@ -320,14 +320,15 @@ def test_gptq_rounds_each_layer_on_the_inputs_the_int8_model_gives_it(photos64):
     final fake-quant model's inputs: the same integers and the same compensated bias come out
     (they would not if the walk had used the earlier layers' nearest-rounded weights)."""
     from edgekit.fx_params import value
-    from edgekit.weight_rounding import _grid, _patches, _rounding_targets, gptq
+    from edgekit.fx_params import fake_quant_weights
+    from edgekit.weight_rounding import _grid, _patches, gptq
 
     calib, _ = photos64
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
     g = quantize_pt2e(m, ex, calib, backend="litert")
     near = quantize_pt2e(m, ex, calib, backend="litert", bias_correction=False, rounding="nearest")
-    pw = lambda gm: [n for n in _rounding_targets(gm) if n.args[1].meta and node_layer_is(n, "pw")][0]  # noqa: E731
+    pw = lambda gm: [n for n in fake_quant_weights(gm) if n.args[1].meta and node_layer_is(n, "pw")][0]  # noqa: E731
     node_g, node_n = pw(g.module), pw(near.module)
     w0 = value(near.module, node_n.args[1].args[0].args[0]).double()  # the float (BN-folded) weights
     b0 = value(near.module, node_n.args[2]).double()
