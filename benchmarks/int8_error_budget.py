@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
+from edgekit.fx_params import copy_prepared  # noqa: E402
+
 
 def _bypass(gm, kind: str):
     """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel)."""
@@ -46,7 +48,7 @@ def simulate(prepared, x: np.ndarray, bypass=None) -> np.ndarray:
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    q = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    q = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
     if bypass:
         q = _bypass(q, bypass)
     with torch.no_grad():
@@ -63,7 +65,7 @@ def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
     from edgekit.bias_correction import _correctable, channel_means, shift_bias
     from edgekit.fx_params import stepwise_runs
 
-    gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    gm = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
     layers = _correctable(gm)
     # fp32 output means: the prepared module's observers pass values through unchanged
     ref = channel_means(copy.deepcopy(prepared), {n.name for n in layers}, xs, 1, of="output")

@@ -16,11 +16,9 @@ window that hangs over the border is slightly smaller; the correction is a first
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
-from .fx_params import fake_quant_weights, get_tensor, replace_tensor, value
+from .fx_params import copy_prepared, fake_quant_weights, get_tensor, replace_tensor, value
 
 INFO_KEY = "edgekit_bias_correction"  # GraphModule.meta: what correct_biases did (for the recipe)
 
@@ -66,7 +64,7 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    gm = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
     nodes = _correctable(gm)
     calib = np.asarray(calib, np.float32)
     means = channel_means(gm, {n.name for n in nodes}, calib, batch) if nodes else {}

@@ -106,3 +106,22 @@ def stepwise_runs(gm, x, batch: int = 1) -> tuple:
     for a, n in last_reader.items():
         frees.setdefault(n, []).append(a)
     return runs, frees
+
+
+def copy_prepared(prepared):
+    """A deep copy of a prepared (observed) PT2E module that convert_pt2e can work on: the copy's
+    quantization annotations still name the ORIGINAL graph's nodes as inputs (deepcopy does not
+    re-key them), which convert's metadata pass follows; for a dynamically quantized input (the
+    float-output head on XNNPACK) it then finds no choose_qparams node and fails. Re-key them by
+    node name."""
+    import copy
+
+    gm = copy.deepcopy(prepared)
+    by_name = {n.name: n for n in gm.graph.nodes}
+    for n in gm.graph.nodes:
+        ann = n.meta.get("quantization_annotation")
+        if ann is not None and ann.input_qspec_map:
+            ann = copy.copy(ann)
+            ann.input_qspec_map = {by_name.get(k.name, k): v for k, v in ann.input_qspec_map.items()}
+            n.meta["quantization_annotation"] = ann
+    return gm

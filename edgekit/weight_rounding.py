@@ -24,11 +24,9 @@ inputs, tried in a prototype) fitted the calibration photos better and overfitte
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
-from .fx_params import fake_quant_weights, get_tensor, replace_tensor, stepwise_runs, value
+from .fx_params import copy_prepared, fake_quant_weights, get_tensor, replace_tensor, stepwise_runs, value
 
 INFO_KEY = "edgekit_weight_rounding"  # GraphModule.meta: what round_weights did (for the recipe)
 # Damping: DAMP x the MEDIAN of H's diagonal is added to that diagonal. It keeps H invertible where
@@ -100,7 +98,7 @@ def round_weights(prepared, calib: np.ndarray, batch: int = 1, free_bias: bool =
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    gm = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)
+    gm = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
     targets = fake_quant_weights(gm)
     runs, frees = stepwise_runs(gm, calib, batch)
     done, skipped = 0, []
