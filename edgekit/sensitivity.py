@@ -131,7 +131,8 @@ def guarded_quantize(
     be int8 tensors (TFLite int8 IO), so the first and last layer are never kept in float."""
     import torch  # noqa: F401
 
-    from .quantize import QuantResult, capture, convert, edit_details, make_recipe, prepare_calibrated, quantizable_layers
+    from .quantize import FLOAT_OUTPUT_KEY, QuantResult, capture, convert, edit_details, make_recipe, prepare_calibrated, quantizable_layers
+    from .fx_params import copy_prepared
     from .quantizer import float_inputs_allowed
 
     if eval_inputs is None:
@@ -149,15 +150,17 @@ def guarded_quantize(
     float_layers = list(kwargs.pop("float_layers", ()))
     bias_correction = kwargs.pop("bias_correction", True)
     rounding = kwargs.pop("rounding", "gptq")
+    float_output = kwargs.pop("float_output", True) and not int8_edges  # int8 model output: the head writes int8
     captured = capture(module, example_inputs)
     float_inputs = float_inputs_allowed(backend)
 
     def attempt(fl):
         prepared, quantizer, n = prepare_calibrated(
             module, example_inputs, calib, backend, per_channel, fl, observer, fuse_clamp,
-            captured=copy.deepcopy(captured), bias_correction=bias_correction, rounding=rounding, **kwargs,
+            captured=copy.deepcopy(captured), bias_correction=bias_correction, rounding=rounding,
+            float_output=float_output, **kwargs,
         )
-        unfolded = convert(copy.deepcopy(prepared), "litert")  # fold_quantize=False: editable
+        unfolded = convert(copy_prepared(prepared), "litert")  # fold_quantize=False: editable
         y = run_batches(unfolded, eval_inputs, eb)
         return prepared, quantizer, n, unfolded, agreement(ref, y), kl_to_float(ref, y)
 
@@ -187,7 +190,8 @@ def guarded_quantize(
             if a2 >= agree:
                 prepared, quantizer, n, unfolded, agree, kl, float_layers = p2, q2, n2, u2, a2, k2, fl
     converted = unfolded if backend == "litert" else convert(prepared, backend)
-    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction, rounding)
+    recipe = make_recipe(backend, per_channel, observer, fuse_clamp, float_layers, bias_correction, rounding,
+                         prepared.meta[FLOAT_OUTPUT_KEY])
     return QuantResult(
         module=converted,
         recipe=recipe,

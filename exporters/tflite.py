@@ -127,6 +127,76 @@ def float_interface(model_bytes: bytes) -> bytes:
     return bytes(builder.Output())
 
 
+def head_weights(module, layers) -> list:
+    """(int8 weights, per-channel scales) of the given output layers of a converted PT2E module
+    (fold_quantize=False: weight -> quantize_per_channel -> dequantize_per_channel -> linear)."""
+    import numpy as np
+    import torch
+
+    from edgekit.fx_params import get_tensor
+
+    from ..quantize import _in_layers, output_layer_nodes
+
+    out = []
+    for n in output_layer_nodes(module):
+        dq = n.args[1]
+        if not (_in_layers(n, layers) and "dequantize_per_channel" in str(getattr(dq, "target", ""))):
+            continue
+        q = dq.args[0]
+        if "quantize_per_channel" not in str(getattr(q, "target", "")):
+            continue
+        if q.args[0].op != "get_attr" or q.args[1].op != "get_attr":
+            continue
+        w, scale = get_tensor(module, q.args[0].target), get_tensor(module, q.args[1].target)
+        scale = scale.detach().double()
+        qmin, qmax = int(q.args[4]), int(q.args[5])
+        shape = [-1] + [1] * (w.dim() - 1)
+        ints = torch.clamp(torch.round(w.detach().double() / scale.view(shape)), qmin, qmax)
+        out.append((ints.numpy().astype(np.int8), scale.numpy().astype(np.float32)))
+    return out
+
+
+def hybrid_weights(model_bytes: bytes, weights: list) -> tuple[bytes, int]:
+    """Store the float32 weights of FULLY_CONNECTED ops as the int8 tensors they came from
+    (`weights`: [(int8 array, per-channel scales)], matched by value): LiteRT's static converter
+    folds a float-output layer's dequantized weights to float32 (4x the bytes); with int8 weights
+    and a float input the op runs LiteRT's hybrid kernel (input quantized per run, asymmetric).
+    Returns (model bytes, how many weights were replaced)."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    fc = [i for i, oc in enumerate(model.operatorCodes)
+          if max(oc.builtinCode, oc.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED]
+    done = 0
+    for sg in model.subgraphs:
+        for op in sg.operators or []:
+            if op.opcodeIndex not in fc or len(op.inputs) < 2:
+                continue
+            t = sg.tensors[op.inputs[1]]
+            data = model.buffers[t.buffer].data if t.buffer else None
+            if t.type != schema.TensorType.FLOAT32 or data is None or len(data) == 0:
+                continue
+            w = np.frombuffer(bytes(np.asarray(data, np.uint8)), np.float32).reshape(list(t.shape))
+            for ints, scale in weights:
+                if ints.shape != w.shape or not np.allclose(ints * scale.reshape([-1] + [1] * (w.ndim - 1)), w,
+                                                            rtol=1e-5, atol=1e-7):
+                    continue
+                t.type = schema.TensorType.INT8
+                model.buffers[t.buffer].data = np.frombuffer(ints.tobytes(), np.uint8)
+                qp = schema.QuantizationParametersT()
+                qp.scale, qp.zeroPoint, qp.quantizedDimension = [float(x) for x in scale], [0] * len(scale), 0
+                t.quantization = qp
+                if isinstance(op.builtinOptions, schema.FullyConnectedOptionsT):
+                    op.builtinOptions.asymmetricQuantizeInputs = True
+                done += 1
+                break
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), done
+
+
 def int8_interface(model_bytes: bytes) -> bytes:
     """Turn a full-integer model's float input/output (quantize/dequantize at the edges) into
     int8 tensors, with LiteRT's own modify_model_interface tool."""
@@ -142,6 +212,25 @@ def int8_interface(model_bytes: bytes) -> bytes:
             raise RuntimeError(f"LiteRT modify_model_interface failed with status {status}")
         with open(dst, "rb") as f:
             return f.read()
+
+
+def static_int8_flatbuffer(qr, example, io: str = "float") -> bytes:
+    """The .tflite bytes of a LiteRT PT2E QuantResult (edgekit.quantize): convert, put the int8
+    weights of a float-output head back (hybrid_weights), and give it `io` edges (the converter
+    makes them int8; apps feed floats by default)."""
+    import litert_torch
+
+    for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
+        m.training = False
+    edge = litert_torch.convert(qr.module, (example,), quant_config=qr.litert_quant_config())
+    model_bytes = bytes(edge.model_content())
+    head = qr.recipe.get("float_output_layers") or []
+    if head:  # the converter stored the float-output head's weights as float32
+        model_bytes, n = hybrid_weights(model_bytes, head_weights(qr.module, head))
+        if n != len(head):
+            raise ExportError(f"could not store the int8 weights of the output layer(s) {', '.join(head)} "
+                              f"({n} of {len(head)} found in the converted model)")
+    return int8_interface(model_bytes) if io == "int8" else float_interface(model_bytes)
 
 
 def _quantize_flatbuffer(model_bytes: bytes, mode: str) -> bytes:
@@ -186,12 +275,7 @@ class TFLiteExporter(Exporter):
             qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="litert",
                                   min_agreement=options.min_agreement, max_float_layers=options.max_float_layers,
                                   int8_edges=(options.io == "int8"))
-            for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
-                m.training = False
-            edge = litert_torch.convert(qr.module, (cap.example,), quant_config=qr.litert_quant_config())
-            model_bytes = bytes(edge.model_content())
-            # the converter makes the edges int8; give apps the IO they asked for
-            model_bytes = int8_interface(model_bytes) if options.io == "int8" else float_interface(model_bytes)
+            model_bytes = static_int8_flatbuffer(qr, cap.example, options.io)
             quantization = {**qr.recipe, "io": options.io, **quantization_record(qr)}
         else:
             edge = litert_torch.convert(cap.graph_module(), (cap.example,))

@@ -92,7 +92,9 @@ def test_executorch_int8_fully_delegated(tmp_path, photos_dir):
     assert art.manifest["quantization"]["calibration"]["count"] == 16
     assert 0.0 <= art.manifest["quantization"]["guard"]["agreement"] <= 1.0  # the accuracy guard ran
     wr = art.manifest["quantization"]["weight_rounding"]  # GPTQ rounding on the 12 images the guard left
-    assert wr["method"] == "gptq" and wr["layers"] >= 2 and wr["images"] == 12 and wr["skipped"] == [], wr
+    int8_layers = 4 - len(art.manifest["quantization"]["float_layers"])  # 3 convs + the head, less the guard's
+    assert wr["method"] == "gptq" and wr["layers"] == int8_layers >= 1 and wr["images"] == 12 and wr["skipped"] == [], wr
+    assert art.manifest["quantization"]["float_output_layers"] == ["10"]  # the head (Sequential index 10)
     assert "GPTQ-rounded" in art.manifest["quantization"]["weights"]
 
 
@@ -113,8 +115,16 @@ def test_tflite_int8_io_option(tmp_path, photos_dir):
     assert fi["dtype"] == "float32" and fi["quantization"] is None
     assert qi["dtype"] == "int8" and qi["quantization"]["scale"] > 0 and qo["dtype"] == "int8"
     assert q.manifest["quantization"]["io"] == "int8"
-    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
-    np.testing.assert_allclose(run_artifact(f.path, x), run_artifact(q.path, x), atol=1e-6)
+    # the same program but for the head: with float IO it writes float logits (int8 weights, its
+    # input re-quantized per run), with int8 IO it writes int8 ones
+    assert f.manifest["quantization"]["float_output_layers"] and not q.manifest["quantization"]["float_output_layers"]
+    x = np.random.default_rng(1).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    yf = np.concatenate([run_artifact(f.path, x[i : i + 1]) for i in range(4)])
+    yq = np.concatenate([run_artifact(q.path, x[i : i + 1]) for i in range(4)])
+    step = qo["quantization"]["scale"]
+    assert np.abs(yf - yq).max() <= 2 * step, (np.abs(yf - yq).max(), step)
+    assert np.abs(yq / step - np.round(yq / step)).max() < 1e-3  # int8 logits sit on their grid ...
+    assert np.abs(yf / step - np.round(yf / step)).max() > 0.1  # ... the float ones do not
 
 
 
@@ -132,8 +142,15 @@ def test_tflite_int8_io_guard_keeps_the_edge_layers_int8(tmp_path, photos_dir):
               verify_count=8, out=tmp_path)
     f = edgekit.export(tiny_cnn(), **kw)
     q = edgekit.export(tiny_cnn(), io="int8", **kw)
-    kept_f, kept_q = f.manifest["quantization"]["float_layers"], q.manifest["quantization"]["float_layers"]
-    assert {layers[0], layers[-1]} & set(kept_f)  # float IO: the guard did pick an edge layer here
+    # the same guard, free to pick any layer (and the head writing int8, as with int8 IO), does
+    # pick an edge layer on these images
+    from edgekit.calib import load_calibration
+    from edgekit.quantize import guarded_quantize
+
+    draw = load_calibration(photos_dir, f.manifest["preprocessing"], count=16, seed=0)
+    free = guarded_quantize(tiny_cnn(), (torch.zeros(1, 3, 32, 32),), draw.arrays, backend="litert", float_output=False)
+    assert {layers[0], layers[-1]} & set(free.recipe["float_layers"]), free.recipe
+    kept_q = q.manifest["quantization"]["float_layers"]
     assert kept_q and not {layers[0], layers[-1]} & set(kept_q)
     assert q.manifest["inputs"][0]["dtype"] == "int8" and q.manifest["outputs"][0]["dtype"] == "int8"
 

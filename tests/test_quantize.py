@@ -239,26 +239,30 @@ def test_int8_runs_in_executorch_and_litert(photos64, tmp_path):
     lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
     left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
             if n.op == "call_function" and "delegate" not in str(n.target) and "getitem" not in str(n.target)]
-    assert left == []  # the pad, the int8 convs, the add and the head: all inside XNNPACK
+    assert left == []  # the pad, the int8 convs, the add and the (dynamically quantized) head: all in XNNPACK
     pte = tmp_path / "tiny_int8.pte"
     pte.write_bytes(lowered.to_executorch().buffer)
     meth = Runtime.get().load_program(str(pte)).load_method("forward")
     y_et = np.concatenate([meth.execute([torch.from_numpy(held[i : i + 1])])[0].numpy() for i in range(len(held))])
 
-    import litert_torch
     from ai_edge_litert.interpreter import Interpreter
 
+    from edgekit.exporters.tflite import static_int8_flatbuffer
+
     ql = quantize_pt2e(m, ex, calib, backend="litert")
-    edge = litert_torch.convert(ql.module, ex, quant_config=ql.litert_quant_config())
-    it = Interpreter(model_content=edge.model_content())
+    it = Interpreter(model_content=static_int8_flatbuffer(ql, ex[0], "float"))
     it.allocate_tensors()
     i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
-    assert i0["dtype"] == np.int8  # litert-torch's full-integer interface (the exporter makes it float)
+    assert i0["dtype"] == np.float32 and o0["dtype"] == np.float32  # float IO for apps
+    # the float-output head: LiteRT's hybrid FULLY_CONNECTED, int8 weights and a float input
+    td = {t["index"]: t for t in it.get_tensor_details()}
+    fc = [op for op in it._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    assert len(fc) == 1 and td[fc[0]["inputs"][1]]["dtype"] == np.int8 and td[fc[0]["inputs"][0]]["dtype"] == np.float32
     y_tfl = []
     for i in range(len(held)):
-        it.set_tensor(i0["index"], pp.quantize(held[i : i + 1], *i0["quantization"], np.int8))
+        it.set_tensor(i0["index"], held[i : i + 1])
         it.invoke()
-        y_tfl.append(pp.dequantize(it.get_tensor(o0["index"]), *o0["quantization"]))
+        y_tfl.append(it.get_tensor(o0["index"]).copy())
     y_tfl = np.concatenate(y_tfl)
 
     scale = np.abs(ref).max()
@@ -380,3 +384,70 @@ def test_gptq_falls_back_to_nearest_where_the_hessian_cannot_be_factored(photos6
     info = qr.details["weight_rounding"]
     assert info["layers"] == 0 and len(info["skipped"]) == 4
     assert np.isfinite(_run(qr.module, held)).all()
+
+
+@pytest.mark.parametrize("backend", ["litert", "xnnpack", "onnx"])
+def test_the_head_writes_float_logits(photos64, backend):
+    """The layer that writes the output keeps int8 weights but no int8 rounding of the logits
+    (edgekit.quantizer.float_output_annotation); float_output=False is the old all-int8 recipe."""
+    calib, held = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    fo = quantize_pt2e(m, ex, calib, backend=backend)
+    i8 = quantize_pt2e(m, ex, calib, backend=backend, float_output=False)
+    assert fo.recipe["float_output_layers"] == ["head"] and i8.recipe["float_output_layers"] == []
+    assert "output layer head" in fo.recipe["activations"] and "output layer" not in i8.recipe["activations"]
+
+    def producer(qr):  # what writes the graph output
+        out = next(n for n in qr.module.graph.nodes if n.op == "output")
+        return out.args[0][0] if isinstance(out.args[0], (tuple, list)) else out.args[0]
+
+    assert producer(fo).target == torch.ops.aten.linear.default
+    assert "dequantize_per_tensor" in str(producer(i8).target)
+    lin = next(n for n in fo.module.graph.nodes if n.target == torch.ops.aten.linear.default)
+    assert "dequantize_per_channel" in str(lin.args[1].target) or lin.args[1].op == "get_attr"  # int8 weights
+    srcs = [str(a.target) for a in lin.args[0].all_input_nodes] + [str(lin.args[0].target)]
+    assert any("quantize_per_tensor.tensor" in t for t in srcs) == (backend == "xnnpack")  # dynamic input
+    if backend == "litert":
+        # everything else is the same program: rounding the float logits with the int8 recipe's
+        # output step gives the int8 recipe's logits
+        q = producer(i8).args[0]
+        s_, z = float(q.args[1]), int(q.args[2])
+        y8, yf = _run(i8.module, held), _run(fo.module, held)
+        requant = (np.clip(np.round(yf / s_) + z, -128, 127) - z) * s_
+        assert np.abs(requant - y8).max() <= 1e-5 + 1e-3 * s_
+        assert np.abs(yf - y8).max() > 0.05 * s_  # and the float ones really are off that grid
+    # an int8 model output (TFLite --io int8) keeps the head int8: the guard turns it off
+    g = guarded_quantize(m, ex, calib, backend=backend, int8_edges=True, max_float_layers=0)
+    assert g.recipe["float_output_layers"] == []
+
+
+def test_hybrid_head_weights_are_the_int8_values_of_the_quantized_module(photos64):
+    """LiteRT's static converter folds the float-output head's weights to float32; the exporter
+    puts back exactly the int8 values and scales the PT2E module holds (4x fewer bytes)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    import litert_torch
+    from edgekit.exporters.tflite import head_weights, hybrid_weights
+
+    calib, _ = photos64
+    m = _tiny()
+    ex = (torch.from_numpy(calib[:1]),)
+    ql = quantize_pt2e(m, ex, calib, backend="litert")
+    (ints, scales), = head_weights(ql.module, ["head"])
+    assert ints.dtype == np.int8 and ints.shape == (10, 16) and scales.shape == (10,)
+    raw = bytes(litert_torch.convert(ql.module, ex, quant_config=ql.litert_quant_config()).model_content())
+    out, n = hybrid_weights(raw, [(ints, scales)])
+    assert n == 1 and len(out) < len(raw)  # 640 float32 weight bytes became 160 int8 ones (+ the scales)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(out), 0)
+    sg = model.subgraphs[0]
+    fc_code = [i for i, oc in enumerate(model.operatorCodes)
+               if max(oc.builtinCode, oc.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED]
+    op = next(o for o in sg.operators if o.opcodeIndex in fc_code)
+    t = sg.tensors[op.inputs[1]]
+    assert t.type == schema.TensorType.INT8 and op.builtinOptions.asymmetricQuantizeInputs
+    stored = np.frombuffer(bytes(np.asarray(model.buffers[t.buffer].data, np.uint8)), np.int8).reshape(10, 16)
+    np.testing.assert_array_equal(stored, ints)
+    np.testing.assert_allclose(t.quantization.scale, scales, rtol=1e-7)
+    # weights that are not in the model are not forced in
+    assert hybrid_weights(raw, [(ints[:, :8].copy(), scales)])[1] == 0
