@@ -158,10 +158,12 @@ def head_weights(module, layers) -> list:
 
 def hybrid_weights(model_bytes: bytes, weights: list) -> tuple[bytes, int]:
     """Store the float32 weights of FULLY_CONNECTED ops as the int8 tensors they came from
-    (`weights`: [(int8 array, per-channel scales)], matched by value): LiteRT's static converter
-    folds a float-output layer's dequantized weights to float32 (4x the bytes); with int8 weights
-    and a float input the op runs LiteRT's hybrid kernel (input quantized per run, asymmetric).
-    Returns (model bytes, how many weights were replaced)."""
+    (`weights`: [(int8 array, per-channel scales)], matched by shape and value): LiteRT's static
+    converter writes a float-output layer's weights as float32 (4x the bytes), and not even the
+    fake-quantized ones: it keeps the float weights under the quantize/dequantize pair. With the
+    int8 values of the PT2E module and a float input the op runs LiteRT's hybrid kernel (input
+    quantized per run, asymmetric), as the module computes it. Returns (model bytes, how many
+    weights were replaced)."""
     import flatbuffers
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
@@ -180,8 +182,10 @@ def hybrid_weights(model_bytes: bytes, weights: list) -> tuple[bytes, int]:
                 continue
             w = np.frombuffer(bytes(np.asarray(data, np.uint8)), np.float32).reshape(list(t.shape))
             for ints, scale in weights:
-                if ints.shape != w.shape or not np.allclose(ints * scale.reshape([-1] + [1] * (w.ndim - 1)), w,
-                                                            rtol=1e-5, atol=1e-7):
+                step = scale.reshape([-1] + [1] * (w.ndim - 1))
+                # GPTQ weights come out on the grid; others as the float weights the converter kept
+                # (it drops a float-output layer's weight fake-quant): within half a step of it
+                if ints.shape != w.shape or not np.all(np.abs(ints * step - w) <= 0.5001 * step + 1e-7):
                     continue
                 t.type = schema.TensorType.INT8
                 model.buffers[t.buffer].data = np.frombuffer(ints.tobytes(), np.uint8)

@@ -451,3 +451,18 @@ def test_hybrid_head_weights_are_the_int8_values_of_the_quantized_module(photos6
     np.testing.assert_allclose(t.quantization.scale, scales, rtol=1e-7)
     # weights that are not in the model are not forced in
     assert hybrid_weights(raw, [(ints[:, :8].copy(), scales)])[1] == 0
+    assert hybrid_weights(raw, [(ints, scales / 4)])[1] == 0
+    # nearest rounding: the converter keeps the unrounded float weights (it drops the fake-quant of
+    # a float-output layer); the stored int8 ones are still the module's
+    qn = quantize_pt2e(m, ex, calib, backend="litert", rounding="nearest")
+    (ints_n, scales_n), = head_weights(qn.module, ["head"])
+    raw_n = bytes(litert_torch.convert(qn.module, ex, quant_config=qn.litert_quant_config()).model_content())
+    out_n, n_n = hybrid_weights(raw_n, [(ints_n, scales_n)])
+    t_n = schema.ModelT.InitFromPackedBuf(bytearray(out_n), 0)
+    sg_n = t_n.subgraphs[0]
+    op_n = next(o for o in sg_n.operators if max(t_n.operatorCodes[o.opcodeIndex].builtinCode,
+                t_n.operatorCodes[o.opcodeIndex].deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED)
+    w_n = sg_n.tensors[op_n.inputs[1]]
+    assert n_n == 1 and w_n.type == schema.TensorType.INT8
+    np.testing.assert_array_equal(
+        np.frombuffer(bytes(np.asarray(t_n.buffers[w_n.buffer].data, np.uint8)), np.int8).reshape(10, 16), ints_n)
