@@ -4,7 +4,8 @@ The quantized model is simulated in PyTorch (convert_pt2e with fold_quantize=Fal
 quantize/dequantize pair runs in float), so one source of error can be switched off at a time:
 - weights only: the activations' per-tensor quantize/dequantize pairs are bypassed;
 - activations only: the weights' per-channel quantize/dequantize pairs are bypassed.
-Variants of the recipe: edgekit's GPTQ weight rounding (the default, edgekit/weight_rounding.py),
+Variants of the recipe: edgekit's GPTQ weight rounding with the float-output head (the default;
+edgekit/weight_rounding.py, edgekit.quantizer.float_output_annotation), the same with int8 logits,
 nearest rounding with the analytic bias correction (the default before it), the same on all 100
 calibration images instead of 32, a min/max activation observer instead of the histogram one,
 and a sequential EMPIRICAL bias correction (each conv's output mean on the calibration images
@@ -106,7 +107,8 @@ def main() -> int:
             ref = m(torch.from_numpy(xe)).numpy()
         ex = (torch.from_numpy(xc[:1]),)
         torch.set_num_threads(1)
-        gptq, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack")
+        gptq, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", float_output=False)
+        head, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack")
         plain, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", bias_correction=False, rounding="nearest")
         bc = copy.deepcopy(plain)
         correct_biases(bc, xc[:BIAS_CORRECTION_IMAGES])
@@ -118,8 +120,9 @@ def main() -> int:
         cases = [("nearest rounding, no bias correction", plain, None),
                  ("nearest, no bias correction, weights only", plain, "tensor"),
                  ("activations only (weights in float)", plain, "channel"),
-                 (f"edgekit (GPTQ rounding, bias free, {ROUNDING_IMAGES} images)", gptq, None),
-                 ("edgekit, weights only", gptq, "tensor"),
+                 (f"edgekit (GPTQ rounding, bias free, {ROUNDING_IMAGES} images, float-output head)", head, None),
+                 ("GPTQ rounding, int8 logits (the default before the float-output head)", gptq, None),
+                 ("GPTQ, weights only", gptq, "tensor"),
                  (f"nearest rounding + bias correction ({BIAS_CORRECTION_IMAGES} images)", bc, None),
                  ("nearest rounding + bias correction, weights only", bc, "tensor"),  # (activations only +
                  # corrected weights is no recipe: the edits are for int8 weights; 'activations only' above is
@@ -135,7 +138,9 @@ def main() -> int:
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     md = ["# int8 error budget, EfficientNet-Lite0 (real weights), simulated in PyTorch", "",
           "KL(fp32 || int8 softmax), mean over 100 held-out photos per fold; flips = photos whose top-1 changes. "
-          "'weights only' / 'activations only': the other kind of quantization switched off.", "",
+          "'weights only' / 'activations only': the other kind of quantization switched off. Every row but "
+          "'GPTQ rounding, int8 logits' has the float-output head (int8 weights, no rounding of the logits; "
+          "the 'weights only' rows switch all activation rounding off anyway).", "",
           "| variant | KL even-odd | KL odd-even | flips even-odd | flips odd-even |", "|---|--:|--:|--:|--:|"]
     for v in variants:
         a, b = (next(r for r in rows if r["variant"] == v and r["split"] == s) for s in ("even-odd", "odd-even"))

