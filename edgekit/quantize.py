@@ -16,10 +16,10 @@ ExecuTorch (.pte, XNNPACK)::
 
 LiteRT (.tflite)::
 
-    qr = guarded_quantize(model, (x,), calib, backend="litert")
-    edge = litert_torch.convert(qr.module, (x,), quant_config=qr.litert_quant_config())
-    data = edge.model_content()       # full-integer: int8 input/output tensors
-    # float IO for apps: exporters/tflite.py float_interface(data) adds QUANTIZE/DEQUANTIZE ops
+    qr = guarded_quantize(model, (x,), calib, backend="litert")   # int8_edges=True for --io int8
+    data = static_int8_flatbuffer(qr, x, io="float")                # exporters/tflite.py: it runs
+    # litert_torch.convert(qr.module, (x,), quant_config=qr.litert_quant_config()), stores the
+    # float-output head's int8 weights (hybrid_weights) and gives the model float (or int8) IO
 
 `guarded_quantize` = `quantize_pt2e` + the accuracy guard (edgekit/sensitivity.py): it holds out
 every 4th calibration image (or takes `eval_inputs`), measures top-1 agreement of the int8 module

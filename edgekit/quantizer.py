@@ -105,12 +105,12 @@ def float_output_annotation(model, backend: str, per_channel: bool, float_layers
       connected with a float output), the static int8 weights stay;
     - litert, onnx: the head's input stays static int8 (for LiteRT it is often the only
       quantization of the add -> pool -> flatten chain before it); the head reads it dequantized
-      with its int8 weights and computes in float (LiteRT's converter folds those weights to
-      float32; exporters/tflite.py puts them back as int8 in a hybrid FULLY_CONNECTED).
-    Returns the layer names changed."""
-    from .quantize import node_layer
-
+      with its int8 weights and computes in float (LiteRT's converter writes that layer's
+      unrounded float32 weights; exporters/tflite.py stores the int8 ones instead, which makes
+      it a hybrid FULLY_CONNECTED). Returns the layer names changed."""
     import torch
+
+    from .quantize import node_layer
 
     key = "quantization_annotation"
     changed = []
