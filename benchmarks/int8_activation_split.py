@@ -1,0 +1,103 @@
+"""Which activation quantizer costs the most: each one switched on alone.
+
+EfficientNet-Lite0 (real weights), quantized with edgekit's recipe and simulated in PyTorch
+(convert_pt2e, fold_quantize=False). The weights' quantize/dequantize pairs are bypassed
+(float weights, but GPTQ's edited float weights and biases, so every row shares a small floor);
+then for each activation quantize/dequantize pair in turn, only that pair is left in place.
+KL(fp32 || simulated) on the held-out photos of one fold, minus the floor (no pair in place),
+is that quantizer's own share. With --int8-logits the head writes int8 logits (the recipe before
+the float-output head, edgekit.quantizer.float_output_annotation): that is the run that showed
+the logits' rounding as the largest share by far.
+
+    .venv/bin/python benchmarks/int8_activation_split.py [--split odd-even] [--int8-logits]
+Writes benchmarks/results/int8_activation_split.json and .md (~10 min per run on 1 thread here)."""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_results  # noqa: E402
+from int8_error_budget import _bypass  # noqa: E402
+from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
+
+from edgekit.fx_params import copy_prepared  # noqa: E402
+
+
+def activation_pairs(gm) -> list:
+    """The dequantize_per_tensor nodes fed by a quantize_per_tensor (static activation pairs)."""
+    import torch.fx
+
+    return [n for n in gm.graph.nodes if n.op == "call_function" and "dequantize_per_tensor" in str(n.target)
+            and isinstance(n.args[0], torch.fx.Node) and "quantize_per_tensor" in str(n.args[0].target)]
+
+
+def only_pair(base, keep: int | None):
+    """A copy of `base` with every activation pair but number `keep` bypassed (None: all)."""
+    g = copy.deepcopy(base)
+    for j, dq in enumerate(activation_pairs(g)):
+        if j != keep:
+            dq.replace_all_uses_with(dq.args[0].args[0])
+    g.graph.eliminate_dead_code()
+    g.recompile()
+    return g
+
+
+def main(argv=None) -> int:
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from edgekit import preprocess as pp
+    from edgekit.bench import host_info
+    from edgekit.quantize import prepare_calibrated
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--split", default="odd-even")
+    ap.add_argument("--int8-logits", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    cal, ev, _ = photo_split(args.split)
+    m, spec, _ = build("efficientnet_lite0")
+    xc, xe = pp.batch([PHOTOS / f for f in cal], spec), pp.batch([PHOTOS / f for f in ev], spec)
+    with torch.no_grad():
+        ref = m(torch.from_numpy(xe)).numpy()
+    prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(xc[:1]),), xc, backend="xnnpack",
+                                        float_output=not args.int8_logits)
+    base = _bypass(convert_pt2e(copy_prepared(prepared), fold_quantize=False), "channel")
+
+    def kl(g) -> float:
+        with torch.no_grad():
+            y = np.concatenate([g(torch.from_numpy(xe[i : i + 1])).numpy() for i in range(len(xe))])
+        return _kl(ref, y)
+
+    floor = kl(only_pair(base, None))
+    rows = []
+    for i, dq in enumerate(activation_pairs(base)):
+        q = dq.args[0]
+        k = kl(only_pair(base, i))
+        rows.append({"index": i, "tensor": q.args[0].name, "scale": round(float(q.args[1]), 6),
+                     "kl": round(k, 6), "share": round(k - floor, 6)})
+        print(rows[-1], file=sys.stderr, flush=True)
+    ranked = sorted(rows, key=lambda r: -r["share"])
+    shares = np.array([r["share"] for r in rows])
+    md = [f"# Activation quantizers one at a time, EfficientNet-Lite0, {args.split} fold, "
+          f"{'int8 logits' if args.int8_logits else 'float-output head'}", "",
+          f"Weights in float (GPTQ-edited), one activation quantize/dequantize pair in place at a time; KL(fp32 || sim) "
+          f"on 100 held-out photos. Floor (no pair): {floor:.5f}. {len(rows)} pairs; median share {np.median(shares):.6f}, "
+          f"sum of shares {shares.sum():.5f}.", "",
+          "| rank | tensor | scale | KL | share (KL - floor) |", "|--:|---|--:|--:|--:|"]
+    md += [f"| {k + 1} | {r['tensor']} | {r['scale']:.5f} | {r['kl']:.5f} | {r['share']:.5f} |" for k, r in enumerate(ranked[:12])]
+    doc = {"benchmark": "int8_activation_split", "model": "efficientnet_lite0", "split": args.split,
+           "int8_logits": args.int8_logits, "floor_kl": round(floor, 6),
+           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": host_info(), "results": rows}
+    write_results("int8_activation_split" + ("_int8_logits" if args.int8_logits else ""), doc, md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
