@@ -133,8 +133,7 @@ def head_weights(module, layers) -> list:
     import numpy as np
     import torch
 
-    from edgekit.fx_params import get_tensor
-
+    from ..fx_params import get_tensor
     from ..quantize import _in_layers, output_layer_nodes
 
     out = []
