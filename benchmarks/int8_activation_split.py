@@ -23,24 +23,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
-from int8_error_budget import _bypass  # noqa: E402
+from int8_error_budget import _bypass, qdq_pairs  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
 from edgekit.fx_params import copy_prepared  # noqa: E402
 
 
-def activation_pairs(gm) -> list:
-    """The dequantize_per_tensor nodes fed by a quantize_per_tensor (static activation pairs)."""
-    import torch.fx
-
-    return [n for n in gm.graph.nodes if n.op == "call_function" and "dequantize_per_tensor" in str(n.target)
-            and isinstance(n.args[0], torch.fx.Node) and "quantize_per_tensor" in str(n.args[0].target)]
-
-
 def only_pair(base, keep: int | None):
     """A copy of `base` with every activation pair but number `keep` bypassed (None: all)."""
     g = copy.deepcopy(base)
-    for j, dq in enumerate(activation_pairs(g)):
+    for j, dq in enumerate(qdq_pairs(g, "tensor")):
         if j != keep:
             dq.replace_all_uses_with(dq.args[0].args[0])
     g.graph.eliminate_dead_code()
@@ -77,7 +69,7 @@ def main(argv=None) -> int:
 
     floor = kl(only_pair(base, None))
     rows = []
-    for i, dq in enumerate(activation_pairs(base)):
+    for i, dq in enumerate(qdq_pairs(base, "tensor")):
         q = dq.args[0]
         k = kl(only_pair(base, i))
         rows.append({"index": i, "tensor": q.args[0].name, "scale": round(float(q.args[1]), 6),

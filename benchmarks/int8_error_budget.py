@@ -31,15 +31,18 @@ from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 from edgekit.fx_params import copy_prepared  # noqa: E402
 
 
-def _bypass(gm, kind: str):
-    """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel)."""
+def qdq_pairs(gm, kind: str) -> list:
+    """The dequantize_per_<kind> nodes fed by a quantize_per_<kind> (kind: tensor | channel)."""
     import torch.fx
 
-    for n in list(gm.graph.nodes):
-        if n.op == "call_function" and f"dequantize_per_{kind}" in str(n.target):
-            q = n.args[0]
-            if isinstance(q, torch.fx.Node) and f"quantize_per_{kind}" in str(q.target):
-                n.replace_all_uses_with(q.args[0])
+    return [n for n in gm.graph.nodes if n.op == "call_function" and f"dequantize_per_{kind}" in str(n.target)
+            and isinstance(n.args[0], torch.fx.Node) and f"quantize_per_{kind}" in str(n.args[0].target)]
+
+
+def _bypass(gm, kind: str):
+    """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel)."""
+    for dq in qdq_pairs(gm, kind):
+        dq.replace_all_uses_with(dq.args[0].args[0])
     gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm

@@ -129,28 +129,24 @@ def float_interface(model_bytes: bytes) -> bytes:
 
 def head_weights(module, layers) -> list:
     """(int8 weights, per-channel scales) of the given output layers of a converted PT2E module
-    (fold_quantize=False: weight -> quantize_per_channel -> dequantize_per_channel -> linear)."""
+    (fold_quantize=False: their weights pass through quantize -> dequantize); a per-tensor scale
+    is repeated per output channel."""
     import numpy as np
     import torch
 
-    from ..fx_params import get_tensor
+    from ..fx_params import fake_quant_weights, value
     from ..quantize import _in_layers, output_layer_nodes
 
+    fq = fake_quant_weights(module)
     out = []
     for n in output_layer_nodes(module):
-        dq = n.args[1]
-        if not (_in_layers(n, layers) and "dequantize_per_channel" in str(getattr(dq, "target", ""))):
+        q = fq.get(n)
+        if q is None or not _in_layers(n, layers):
             continue
-        q = dq.args[0]
-        if "quantize_per_channel" not in str(getattr(q, "target", "")):
-            continue
-        if q.args[0].op != "get_attr" or q.args[1].op != "get_attr":
-            continue
-        w, scale = get_tensor(module, q.args[0].target), get_tensor(module, q.args[1].target)
-        scale = scale.detach().double()
-        qmin, qmax = int(q.args[4]), int(q.args[5])
-        shape = [-1] + [1] * (w.dim() - 1)
-        ints = torch.clamp(torch.round(w.detach().double() / scale.view(shape)), qmin, qmax)
+        w = value(module, q.args[0]).detach().double()
+        scale = torch.as_tensor(value(module, q.args[1]), dtype=torch.float64).flatten().expand(w.shape[0])
+        qmin, qmax = q.args[4:6] if "per_channel" in str(q.target) else q.args[3:5]  # (per-channel: + axis)
+        ints = torch.clamp(torch.round(w / scale.reshape([-1] + [1] * (w.dim() - 1))), int(qmin), int(qmax))
         out.append((ints.numpy().astype(np.int8), scale.numpy().astype(np.float32)))
     return out
 
