@@ -318,6 +318,16 @@ def test_guard_keeps_the_sensitive_layer_in_float(backend):
     assert ok.recipe["float_layers"] == [] and ok.agreement >= 0.5
 
 
+def test_guard_keeps_float_layers_only_for_a_measured_gain():
+    from edgekit.sensitivity import improves
+
+    assert improves(0.96, 0.0030, 0.92, 0.0010)      # more agreement wins, whatever the KL
+    assert improves(0.96, 0.0010, 0.96, 0.0020)      # a tie is broken by KL
+    assert not improves(0.96, 0.0020, 0.96, 0.0020)  # no gain: the float layers would only cost latency
+    assert not improves(0.96, 0.0010, 0.96, 0.0005)
+    assert not improves(0.92, 0.0001, 0.96, 0.0020)
+
+
 def test_gptq_rounds_each_layer_on_the_inputs_the_int8_model_gives_it(photos64):
     """Layers are rounded in graph order, each from its inputs as the int8 model computes them
     with the EARLIER layers already rounded. Redo the pointwise conv's rounding by hand from the
