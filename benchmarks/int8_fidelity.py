@@ -213,6 +213,13 @@ def measure(model_name, runtime, recipe, split, args, cache):
     }
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple:
+    """95% Wilson score interval of a proportion k/n (agreement on n photos)."""
+    p = k / n
+    mid, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
 def write(rows):
     RESULTS.mkdir(parents=True, exist_ok=True)
     jpath = RESULTS / "int8_fidelity.json"
@@ -235,8 +242,9 @@ def write(rows):
                      f"{', '.join(f'{m:.3f}' for m in r['flip_fp32_margins']) or '-'} | {r['kl']:.4f} | "
                      f"{r['cosine_mean']:.4f} | {', '.join(r['float_layers']) or '-'} | {r['weights']} |")
     lines += ["", "Pooled over the two folds (even-odd + odd-even: every photo evaluated once, by a model "
-              "calibrated on the other half):", "",
-              "| model | runtime | recipe | fp32 top-1 | int8 top-1 | agreement | flips | mean KL |", "|---|---|---|--:|--:|--:|--:|--:|"]
+              "calibrated on the other half; the 95% interval is Wilson's, for the agreement on these photos):", "",
+              "| model | runtime | recipe | fp32 top-1 | int8 top-1 | agreement | 95% interval | flips | mean KL |",
+              "|---|---|---|--:|--:|--:|--:|--:|--:|"]
     folds = {}
     for r in allrows:
         if r["split"] in ("even-odd", "odd-even"):
@@ -246,9 +254,10 @@ def write(rows):
             continue
         n = sum(r["n_eval"] for r in rs)
         pool = lambda k: sum(r[k] * r["n_eval"] for r in rs) / n  # noqa: E731
+        k = sum(r["agreements"] for r in rs)
+        lo, hi = wilson(k, n)
         lines.append(f"| {mname} | {rt} | {rec} | {pool('fp32_top1'):.3f} | {pool('int8_top1'):.3f} | "
-                     f"{sum(r['agreements'] for r in rs) / n:.3f} | {n - sum(r['agreements'] for r in rs)} of {n} | "
-                     f"{pool('kl'):.4f} |")
+                     f"{k / n:.3f} | {lo:.3f}-{hi:.3f} | {n - k} of {n} | {pool('kl'):.4f} |")
     md = "\n".join(lines) + "\n"
     mpath = RESULTS / "int8_fidelity.md"
     tmp = mpath.with_suffix(".md.tmp")
