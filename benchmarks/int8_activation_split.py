@@ -27,17 +27,12 @@ from int8_error_budget import _bypass, qdq_pairs  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
 from edgekit.fx_params import copy_prepared  # noqa: E402
+from edgekit.sensitivity import run_batches  # noqa: E402
 
 
 def only_pair(base, keep: int | None):
     """A copy of `base` with every activation pair but number `keep` bypassed (None: all)."""
-    g = copy.deepcopy(base)
-    for j, dq in enumerate(qdq_pairs(g, "tensor")):
-        if j != keep:
-            dq.replace_all_uses_with(dq.args[0].args[0])
-    g.graph.eliminate_dead_code()
-    g.recompile()
-    return g
+    return _bypass(copy.deepcopy(base), "tensor", keep)
 
 
 def main(argv=None) -> int:
@@ -63,9 +58,7 @@ def main(argv=None) -> int:
     base = _bypass(convert_pt2e(copy_prepared(prepared), fold_quantize=False), "channel")
 
     def kl(g) -> float:
-        with torch.no_grad():
-            y = np.concatenate([g(torch.from_numpy(xe[i : i + 1])).numpy() for i in range(len(xe))])
-        return _kl(ref, y)
+        return _kl(ref, run_batches(g, xe))
 
     floor = kl(only_pair(base, None))
     rows = []

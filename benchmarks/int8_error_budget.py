@@ -29,6 +29,7 @@ from _results import write_results  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
 from edgekit.fx_params import copy_prepared  # noqa: E402
+from edgekit.sensitivity import run_batches  # noqa: E402
 
 
 def qdq_pairs(gm, kind: str) -> list:
@@ -39,24 +40,24 @@ def qdq_pairs(gm, kind: str) -> list:
             and isinstance(n.args[0], torch.fx.Node) and f"quantize_per_{kind}" in str(n.args[0].target)]
 
 
-def _bypass(gm, kind: str):
-    """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel)."""
-    for dq in qdq_pairs(gm, kind):
-        dq.replace_all_uses_with(dq.args[0].args[0])
+def _bypass(gm, kind: str, keep: int | None = None):
+    """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel), but
+    the one numbered `keep` in qdq_pairs order."""
+    for j, dq in enumerate(qdq_pairs(gm, kind)):
+        if j != keep:
+            dq.replace_all_uses_with(dq.args[0].args[0])
     gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm
 
 
 def simulate(prepared, x: np.ndarray, bypass=None) -> np.ndarray:
-    import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     q = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
     if bypass:
         q = _bypass(q, bypass)
-    with torch.no_grad():
-        return np.concatenate([q(torch.from_numpy(v[None])).numpy() for v in x])
+    return run_batches(q, x)
 
 
 def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
