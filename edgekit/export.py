@@ -313,21 +313,27 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
     try:
         lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
         export_seconds = capture_seconds + (time.perf_counter() - t0)
+        calib_info = calib_set.manifest() if (calib_set is not None and options.needs_calibration) else None
+
+        def manifest_with(parity: dict) -> dict:
+            return build_manifest(card=card, model_name=model_name, weights_info=weights_info,
+                                  num_classes=num_classes, params=params, exporter=exporter, options=options,
+                                  lowered=lowered, calib_info=calib_info, parity=parity,
+                                  file_name=final.name, export_seconds=export_seconds)
+
         if not verify:
             report = parity_mod.not_run("disabled with --no-verify")
         elif exporter.parity_runtime is None:
             report = parity_mod.not_run(exporter.parity_unavailable)
         else:
+            # the file checked is written as the artifact will be, manifest embedded: only the
+            # parity entry differs, so a fault in the embedding step cannot pass unseen
             probe = _tmp_name(out_dir, final)
-            lowered.save(str(probe), None)
+            lowered.save(str(probe), json.dumps(manifest_with(parity_mod.not_run("being measured").to_dict())))
             arrays, desc = parity_inputs
             report = parity_mod.check(str(probe), exporter.name, cap.module, arrays, options.precision, desc)
             _remove(probe)
-        calib_info = calib_set.manifest() if (calib_set is not None and options.needs_calibration) else None
-        manifest = build_manifest(card=card, model_name=model_name, weights_info=weights_info,
-                                  num_classes=num_classes, params=params, exporter=exporter, options=options,
-                                  lowered=lowered, calib_info=calib_info, parity=report.to_dict(),
-                                  file_name=final.name, export_seconds=export_seconds)
+        manifest = manifest_with(report.to_dict())
         validate(manifest)
         lowered.save(str(tmp), json.dumps(manifest, sort_keys=False))
         manifest["artifact"]["sha256"] = sha256_file(tmp)

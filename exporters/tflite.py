@@ -25,13 +25,39 @@ _NP_DTYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "uint8
               "int64": "int64"}
 
 
-def add_metadata(model_bytes: bytes, name: str, text: str) -> bytes:
-    """Return the flatbuffer with a metadata entry `name` holding `text` (replacing one of that name)."""
-    import flatbuffers
+def unpack_model(model_bytes: bytes):
+    """The flatbuffer as a mutable ModelT with every buffer's bytes inline. ai-edge-quantizer (fp16,
+    dynamic, weight-only, 16x8) stores buffers over 256 KB after the flatbuffer, addressed by
+    offset and size; packing a ModelT again would drop them, so they are read in here."""
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    for buf in model.buffers or []:
+        if buf.offset > 1:  # 0: inline; 1: a placeholder the quantizer fills in (never left in a file)
+            if buf.offset + buf.size > len(model_bytes):
+                raise ExportError(f"a TFLite buffer points past the end of the model ({buf.offset}+{buf.size} "
+                                  f"> {len(model_bytes)} bytes)")
+            buf.data = np.frombuffer(model_bytes, np.uint8, buf.size, buf.offset).copy()
+            buf.offset = buf.size = 0
+    return model
+
+
+def pack_model(model, size_hint: int) -> bytes:
+    """Serialize a ModelT (all buffers inline) with the TFLite file identifier."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def add_metadata(model_bytes: bytes, name: str, text: str) -> bytes:
+    """Return the flatbuffer with a metadata entry `name` holding `text` (replacing one of that name)."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = unpack_model(model_bytes)
     buf = schema.BufferT()
     buf.data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     model.buffers.append(buf)
@@ -40,9 +66,7 @@ def add_metadata(model_bytes: bytes, name: str, text: str) -> bytes:
     entry.buffer = len(model.buffers) - 1
     keep = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name) != name]
     model.metadata = keep + [entry]
-    builder = flatbuffers.Builder(len(model_bytes) + len(text) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack_model(model, len(model_bytes) + len(text))
 
 
 def read_metadata(model_bytes: bytes, name: str = METADATA_NAME):
@@ -53,7 +77,10 @@ def read_metadata(model_bytes: bytes, name: str = METADATA_NAME):
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
         if entry.Name().decode() == name:
-            return bytes(model.Buffers(entry.Buffer()).DataAsNumpy()).decode("utf-8")
+            buf = model.Buffers(entry.Buffer())
+            if buf.Offset() > 1:  # stored after the flatbuffer (ai-edge-quantizer's layout)
+                return bytes(model_bytes[buf.Offset():buf.Offset() + buf.Size()]).decode("utf-8")
+            return bytes(buf.DataAsNumpy()).decode("utf-8")
     return None
 
 
@@ -75,14 +102,14 @@ def io_specs(model_bytes: bytes, layout: str) -> tuple[list, list]:
 
 
 def float_interface(model_bytes: bytes) -> bytes:
-    """Give a full-integer model float32 input/output: a QUANTIZE op in front of each int8 input
-    and a DEQUANTIZE op after each int8 output (what apps that feed floats want). The int8
-    tensors keep their scale/zero point; signature entries are pointed at the float tensors."""
-    import flatbuffers
+    """Give a full-integer model float32 input/output: a QUANTIZE op in front of each int8 (or
+    int16) input and a DEQUANTIZE op after each such output (what apps that feed floats want).
+    The integer tensors keep their scale/zero point; signature entries are pointed at the float
+    tensors."""
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
-    int_types = (schema.TensorType.INT8, schema.TensorType.UINT8)
+    model = unpack_model(model_bytes)
+    int_types = (schema.TensorType.INT8, schema.TensorType.UINT8, schema.TensorType.INT16)
 
     def opcode(builtin: int) -> int:
         for i, oc in enumerate(model.operatorCodes):
@@ -122,9 +149,7 @@ def float_interface(model_bytes: bytes) -> bytes:
             if sig.subgraphIndex == sg_index:
                 for entry in list(sig.inputs or []) + list(sig.outputs or []):
                     entry.tensorIndex = remap.get(entry.tensorIndex, entry.tensorIndex)
-    builder = flatbuffers.Builder(len(model_bytes) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack_model(model, len(model_bytes))
 
 
 def head_weights(module, layers) -> list:
@@ -159,11 +184,10 @@ def hybrid_weights(model_bytes: bytes, weights: list) -> tuple[bytes, int]:
     int8 values of the PT2E module and a float input the op runs LiteRT's hybrid kernel (input
     quantized per run, asymmetric), as the module computes it. Returns (model bytes, how many
     weights were replaced)."""
-    import flatbuffers
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    model = unpack_model(model_bytes)
     fc = [i for i, oc in enumerate(model.operatorCodes)
           if max(oc.builtinCode, oc.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED]
     done = 0
@@ -191,9 +215,7 @@ def hybrid_weights(model_bytes: bytes, weights: list) -> tuple[bytes, int]:
                     op.builtinOptions.asymmetricQuantizeInputs = True
                 done += 1
                 break
-    builder = flatbuffers.Builder(len(model_bytes) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), done
+    return pack_model(model, len(model_bytes)), done
 
 
 def int8_interface(model_bytes: bytes) -> bytes:
