@@ -23,7 +23,12 @@ reported only to show that; agreement and cosine are the fidelity numbers.
 
     .venv/bin/python benchmarks/int8_fidelity.py [--models efficientnet_lite0,resnet18]
         [--runtimes executorch,tflite] [--recipes naive,clamp,bias-corrected,gptq-int8-logits,edgekit,guarded]
-        [--splits even-odd,odd-even,export] [--n-calib 100] [--n-eval 100]
+        [--splits even-odd,odd-even,export] [--n-calib 100] [--n-eval 100] [--views 10]
+
+--views V also runs each artifact on V framings of every held-out photo (the resize before the
+center crop from 1.0x to 1.3x the crop, each also mirrored): more inputs than 100 photos give, for
+a sharper estimate of how often int8 flips a near-tie. The framings of one photo are not
+independent, so their interval comes from resampling photos (bootstrap), not framings.
 
 Writes benchmarks/results/int8_fidelity.json and .md (merging with rows already there).
 """
@@ -154,6 +159,46 @@ def _kl(ref: np.ndarray, y: np.ndarray) -> float:
     return kl_to_float(ref, y)
 
 
+def view_specs(spec: dict, views: int) -> list:
+    """`views` preprocessing variants of `spec`: resize (shorter side) from 1.0x to 1.3x the crop,
+    each size plain and mirrored (the flag "flip"). The export's own framing is not among them
+    unless a size lands on it."""
+    sizes = np.linspace(spec["crop"], round(1.3 * spec["crop"]), (views + 1) // 2).round().astype(int)
+    return [({**spec, "resize": int(r)}, flip) for r in sizes for flip in (False, True)][:views]
+
+
+def view_batch(files, spec: dict, views: int) -> np.ndarray:
+    """(photos x views, C, H, W): every framing of view_specs for each file, photo-major."""
+    from edgekit import preprocess as pp
+
+    per_view = [pp.batch(files, vs)[..., ::-1] if flip else pp.batch(files, vs) for vs, flip in view_specs(spec, views)]
+    return np.ascontiguousarray(np.stack(per_view, 1).reshape(-1, *per_view[0].shape[1:]))
+
+
+def photo_bootstrap(agree: np.ndarray, n_photos: int, reps: int = 2000, seed: int = 0) -> tuple:
+    """95% interval of the agreement over photo x view inputs (`agree`: per input, photo-major),
+    photos resampled with replacement (views of one photo move together)."""
+    per_photo = np.asarray(agree, float).reshape(n_photos, -1).mean(1)
+    rng = np.random.default_rng(seed)
+    means = per_photo[rng.integers(0, n_photos, (reps, n_photos))].mean(1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def view_stats(ref: np.ndarray, y: np.ndarray, n_photos: int) -> dict:
+    """Agreement over photo x view inputs (photo-major), with what write() pools across folds."""
+    agree = ref.argmax(1) == y.argmax(1)
+    margin = _fp32_margin(ref)
+    lo, hi = photo_bootstrap(agree, n_photos)
+    return {"n": int(len(agree)), "agreements": int(agree.sum()), "agreement": round(float(agree.mean()), 4),
+            "interval": [round(lo, 4), round(hi, 4)],
+            "photos_with_a_flip": int((~agree.reshape(n_photos, -1)).any(1).sum()),
+            "n_confident": int((margin >= CONFIDENT).sum()),
+            "agreement_confident": round(float(agree[margin >= CONFIDENT].mean()), 4),
+            "flip_fp32_margin_max": round(float(margin[~agree].max()), 4) if (~agree).any() else None,
+            "kl": round(_kl(ref, y), 5),
+            "per_photo_agreements": [int(k) for k in agree.reshape(n_photos, -1).sum(1)]}
+
+
 def measure(model_name, runtime, recipe, split, args, cache):
     import torch
 
@@ -171,8 +216,12 @@ def measure(model_name, runtime, recipe, split, args, cache):
             m = bn_recalibrate(m, xc)
         with torch.no_grad():
             ref = np.concatenate([m(torch.from_numpy(xe[i : i + 10])).numpy() for i in range(0, len(xe), 10)])
-        cache[model_name] = (m, xc, xe, ref, note)
-    m, xc, xe, ref, note = cache[model_name]
+        xv = view_batch([PHOTOS / f for f in ev], spec, args.views) if args.views else None
+        with torch.no_grad():
+            ref_v = None if xv is None else np.concatenate([m(torch.from_numpy(xv[i : i + 10])).numpy()
+                                                             for i in range(0, len(xv), 10)])
+        cache[model_name] = (m, xc, xe, ref, note, xv, ref_v)
+    m, xc, xe, ref, note, xv, ref_v = cache[model_name]
     y_true = np.array([labels[f] for f in ev])
     example = (torch.from_numpy(xc[:1]),)
     backend = "xnnpack" if runtime == "executorch" else "litert"
@@ -190,6 +239,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")
         outside = lower_executorch(qr.module, example, path) if runtime == "executorch" else lower_tflite(qr, example, path)
         y = run_artifact(path, xe)
+        y_v = run_artifact(path, xv) if xv is not None else None
     cos = np.sum(ref * y, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(y, axis=1))
     margin = _fp32_margin(ref)
     flips = np.flatnonzero(ref.argmax(1) != y.argmax(1))
@@ -210,6 +260,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
         "guard_agreement": qr.agreement,
         "ops_outside_delegate": outside,
         "quantize_s": round(t_quant, 1),
+        **({"views": {"count": args.views, **view_stats(ref_v, y_v, len(ev))}} if xv is not None else {}),
     }
 
 
@@ -258,6 +309,34 @@ def write(rows):
         lo, hi = wilson(k, n)
         lines.append(f"| {mname} | {rt} | {rec} | {pool('fp32_top1'):.3f} | {pool('int8_top1'):.3f} | "
                      f"{k / n:.3f} | {lo:.3f}-{hi:.3f} | {n - k} of {n} | {pool('kl'):.4f} |")
+    viewed = [r for r in allrows if r.get("views")]
+    if viewed:
+        lines += ["", "More framings of the same held-out photos (`--views`: resize 1.0-1.3x the crop, each also "
+                  "mirrored; interval: 95% bootstrap over photos, since the framings of one photo move together):", "",
+                  "| model | runtime | recipe | split | inputs | agreement | 95% interval | flips | photos with a flip | "
+                  f"agreement, fp32 margin >= {CONFIDENT} | largest fp32 margin flipped | KL |",
+                  "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+        for r in viewed:
+            v = r["views"]
+            top = f"{v['flip_fp32_margin_max']:.3f}" if v["flip_fp32_margin_max"] is not None else "-"
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['recipe']} | {r['split']} | {v['n']} | "
+                         f"{v['agreement']:.4f} | {v['interval'][0]:.3f}-{v['interval'][1]:.3f} | {v['n'] - v['agreements']} | "
+                         f"{v['photos_with_a_flip']} of {r['n_eval']} | {v['agreement_confident']:.4f} ({v['n_confident']}) | "
+                         f"{top} | {v['kl']:.4f} |")
+        pooled = []
+        for (mname, rt, rec), rs in sorted(folds.items()):
+            vs = [r["views"] for r in rs if r.get("views", {}).get("per_photo_agreements")]
+            if len(rs) != 2 or len(vs) != 2 or vs[0]["count"] != vs[1]["count"]:
+                continue
+            per_photo = np.concatenate([np.asarray(v["per_photo_agreements"]) for v in vs]) / vs[0]["count"]
+            n, k = sum(v["n"] for v in vs), sum(v["agreements"] for v in vs)
+            lo, hi = photo_bootstrap(per_photo, len(per_photo))
+            pooled.append(f"| {mname} | {rt} | {rec} | {n} ({len(per_photo)} photos) | {k / n:.4f} | {lo:.3f}-{hi:.3f} | "
+                          f"{n - k} | {int((per_photo < 1).sum())} |")
+        if pooled:
+            lines += ["", "Framings pooled over the two folds:", "",
+                      "| model | runtime | recipe | inputs | agreement | 95% interval | flips | photos with a flip |",
+                      "|---|---|---|--:|--:|--:|--:|--:|", *pooled]
     md = "\n".join(lines) + "\n"
     mpath = RESULTS / "int8_fidelity.md"
     tmp = mpath.with_suffix(".md.tmp")
@@ -278,6 +357,7 @@ def main(argv=None):
     ap.add_argument("--n-eval", type=int, default=100)
     ap.add_argument("--min-agreement", type=float, default=0.99)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--views", type=int, default=0, help="also run V framings of each held-out photo (0: off)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cache, rows = {}, []
