@@ -27,7 +27,7 @@ _NP_DTYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "uint8
 
 def unpack_model(model_bytes: bytes):
     """The flatbuffer as a mutable ModelT with every buffer's bytes inline. ai-edge-quantizer (fp16,
-    dynamic, weight-only, 16x8) stores buffers over 256 KB after the flatbuffer, addressed by
+    dynamic-range and weight-only int8) stores buffers over 256 KB after the flatbuffer, addressed by
     offset and size; packing a ModelT again would drop them, so they are read in here."""
     import numpy as np
     from ai_edge_litert import schema_py_generated as schema
@@ -102,14 +102,13 @@ def io_specs(model_bytes: bytes, layout: str) -> tuple[list, list]:
 
 
 def float_interface(model_bytes: bytes) -> bytes:
-    """Give a full-integer model float32 input/output: a QUANTIZE op in front of each int8 (or
-    int16) input and a DEQUANTIZE op after each such output (what apps that feed floats want).
-    The integer tensors keep their scale/zero point; signature entries are pointed at the float
-    tensors."""
+    """Give a full-integer model float32 input/output: a QUANTIZE op in front of each int8 input
+    and a DEQUANTIZE op after each int8 output (what apps that feed floats want). The int8
+    tensors keep their scale/zero point; signature entries are pointed at the float tensors."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = unpack_model(model_bytes)
-    int_types = (schema.TensorType.INT8, schema.TensorType.UINT8, schema.TensorType.INT16)
+    int_types = (schema.TensorType.INT8, schema.TensorType.UINT8)
 
     def opcode(builtin: int) -> int:
         for i, oc in enumerate(model.operatorCodes):
