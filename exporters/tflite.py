@@ -69,21 +69,6 @@ def add_metadata(model_bytes: bytes, name: str, text: str) -> bytes:
     return pack_model(model, len(model_bytes) + len(text))
 
 
-def read_metadata(model_bytes: bytes, name: str = METADATA_NAME):
-    """The text of metadata entry `name`, or None."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel(model_bytes, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name().decode() == name:
-            buf = model.Buffers(entry.Buffer())
-            if buf.Offset() > 1:  # stored after the flatbuffer (ai-edge-quantizer's layout)
-                return bytes(model_bytes[buf.Offset():buf.Offset() + buf.Size()]).decode("utf-8")
-            return bytes(buf.DataAsNumpy()).decode("utf-8")
-    return None
-
-
 def io_specs(model_bytes: bytes, layout: str) -> tuple[list, list]:
     """Manifest input/output specs read back from the converted model (names, dtypes, int8 params)."""
     from ai_edge_litert.interpreter import Interpreter
