@@ -159,19 +159,21 @@ def _kl(ref: np.ndarray, y: np.ndarray) -> float:
     return kl_to_float(ref, y)
 
 
-def view_specs(spec: dict, views: int) -> list:
-    """`views` preprocessing variants of `spec`: resize (shorter side) from 1.0x to 1.3x the crop,
-    each size plain and mirrored (the flag "flip"). The export's own framing is not among them
-    unless a size lands on it."""
-    sizes = np.linspace(spec["crop"], round(1.3 * spec["crop"]), (views + 1) // 2).round().astype(int)
-    return [({**spec, "resize": int(r)}, flip) for r in sizes for flip in (False, True)][:views]
+def view_sizes(spec: dict, views: int) -> list:
+    """The resize sizes (shorter side) of `views` framings: 1.0x to 1.3x the crop, each used
+    plain and mirrored. The export's own framing is not among them unless a size lands on it."""
+    return [int(r) for r in np.linspace(spec["crop"], round(1.3 * spec["crop"]), (views + 1) // 2).round()]
 
 
 def view_batch(files, spec: dict, views: int) -> np.ndarray:
-    """(photos x views, C, H, W): every framing of view_specs for each file, photo-major."""
+    """(photos x views, C, H, W): each file at every view_sizes size, plain then mirrored, photo-major."""
     from edgekit import preprocess as pp
 
-    per_view = [pp.batch(files, vs)[..., ::-1] if flip else pp.batch(files, vs) for vs, flip in view_specs(spec, views)]
+    per_view = []
+    for size in view_sizes(spec, views):
+        x = pp.batch(files, {**spec, "resize": size})
+        per_view += [x, x[..., ::-1]]
+    per_view = per_view[:views]
     return np.ascontiguousarray(np.stack(per_view, 1).reshape(-1, *per_view[0].shape[1:]))
 
 
@@ -187,22 +189,24 @@ def photo_bootstrap(agree: np.ndarray, n_photos: int, reps: int = 2000, seed: in
 def view_stats(ref: np.ndarray, y: np.ndarray, n_photos: int) -> dict:
     """Agreement over photo x view inputs (photo-major), with what write() pools across folds."""
     agree = ref.argmax(1) == y.argmax(1)
+    per_photo = agree.reshape(n_photos, -1)
     margin = _fp32_margin(ref)
     lo, hi = photo_bootstrap(agree, n_photos)
     return {"n": int(len(agree)), "agreements": int(agree.sum()), "agreement": round(float(agree.mean()), 4),
             "interval": [round(lo, 4), round(hi, 4)],
-            "photos_with_a_flip": int((~agree.reshape(n_photos, -1)).any(1).sum()),
+            "photos_with_a_flip": int((~per_photo.all(1)).sum()),
             "n_confident": int((margin >= CONFIDENT).sum()),
             "agreement_confident": round(float(agree[margin >= CONFIDENT].mean()), 4),
             "flip_fp32_margin_max": round(float(margin[~agree].max()), 4) if (~agree).any() else None,
             "kl": round(_kl(ref, y), 5),
-            "per_photo_agreements": [int(k) for k in agree.reshape(n_photos, -1).sum(1)]}
+            "per_photo_agreements": [int(k) for k in per_photo.sum(1)]}
 
 
 def measure(model_name, runtime, recipe, split, args, cache):
     import torch
 
     from edgekit import preprocess as pp
+    from edgekit.parity import eager_logits
     from edgekit.quantize import guarded_quantize, quantize_pt2e
 
     cal, ev, labels = photo_split(split)
@@ -214,12 +218,9 @@ def measure(model_name, runtime, recipe, split, args, cache):
         xe = pp.batch([PHOTOS / f for f in ev], spec)
         if note.startswith("random"):
             m = bn_recalibrate(m, xc)
-        with torch.no_grad():
-            ref = np.concatenate([m(torch.from_numpy(xe[i : i + 10])).numpy() for i in range(0, len(xe), 10)])
+        ref = eager_logits(m, xe, 10)
         xv = view_batch([PHOTOS / f for f in ev], spec, args.views) if args.views else None
-        with torch.no_grad():
-            ref_v = None if xv is None else np.concatenate([m(torch.from_numpy(xv[i : i + 10])).numpy()
-                                                             for i in range(0, len(xv), 10)])
+        ref_v = None if xv is None else eager_logits(m, xv, 10)
         cache[model_name] = (m, xc, xe, ref, note, xv, ref_v)
     m, xc, xe, ref, note, xv, ref_v = cache[model_name]
     y_true = np.array([labels[f] for f in ev])
