@@ -9,10 +9,10 @@ RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def write_results(name: str, doc: dict, md_lines: list) -> None:
-    from edgekit.manifest import atomic_write_text
+    from edgekit.files import write_text
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = "\n".join(md_lines) + "\n"
-    atomic_write_text(RESULTS / f"{name}.json", json.dumps(doc, indent=2) + "\n")
-    atomic_write_text(RESULTS / f"{name}.md", text)
+    write_text(RESULTS / f"{name}.json", json.dumps(doc, indent=2) + "\n")
+    write_text(RESULTS / f"{name}.md", text)
     print(text, end="")

@@ -130,10 +130,10 @@ def main(argv=None) -> int:
     print(md)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from edgekit.manifest import atomic_write_text
+    from edgekit.files import write_text
 
-    atomic_write_text(out.with_suffix(".json"), json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    atomic_write_text(out.with_suffix(".md"), md)
+    write_text(out.with_suffix(".json"), json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    write_text(out.with_suffix(".md"), md)
     return 1 if any(r["non_edgekit_exceptions"] for r in rows) else 0
 
 

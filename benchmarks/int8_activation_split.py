@@ -6,7 +6,7 @@ EfficientNet-Lite0 (real weights), quantized with edgekit's recipe and simulated
 then for each activation quantize/dequantize pair in turn, only that pair is left in place.
 KL(fp32 || simulated) on the held-out photos of one fold, minus the floor (no pair in place),
 is that quantizer's own share. With --int8-logits the head writes int8 logits (the recipe before
-the float-output head, edgekit.quantizer.float_output_annotation): that is the run that showed
+the float-output head, edgekit.quant.annotate.float_output_annotation): that is the run that showed
 the logits' rounding as the largest share by far.
 
     .venv/bin/python benchmarks/int8_activation_split.py [--split odd-even] [--int8-logits]
@@ -23,25 +23,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
-from int8_error_budget import _bypass, qdq_pairs  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
-from edgekit.fx_params import copy_prepared  # noqa: E402
-from edgekit.sensitivity import run_batches  # noqa: E402
+from edgekit.quant import QuantRecipe  # noqa: E402
+from edgekit.quant.calibrate import convert, prepare_calibrated  # noqa: E402
+from edgekit.quant.graph import bypass_pairs, qdq_pairs  # noqa: E402
+from edgekit.quant.measure import run_batches  # noqa: E402
+from edgekit.quant.params import copy_prepared  # noqa: E402
 
 
 def only_pair(base, keep: int | None):
     """A copy of `base` with every activation pair but number `keep` bypassed (None: all)."""
-    return _bypass(copy.deepcopy(base), "tensor", keep)
+    return bypass_pairs(copy.deepcopy(base), "tensor", keep)
 
 
 def main(argv=None) -> int:
     import torch
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     from edgekit import preprocess as pp
     from edgekit.bench import host_info
-    from edgekit.quantize import prepare_calibrated
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", default="odd-even")
@@ -53,9 +53,9 @@ def main(argv=None) -> int:
     xc, xe = pp.batch([PHOTOS / f for f in cal], spec), pp.batch([PHOTOS / f for f in ev], spec)
     with torch.no_grad():
         ref = m(torch.from_numpy(xe)).numpy()
-    prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(xc[:1]),), xc, backend="xnnpack",
-                                        float_output=not args.int8_logits)
-    base = _bypass(convert_pt2e(copy_prepared(prepared), fold_quantize=False), "channel")
+    prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(xc[:1]),), xc,
+                                        QuantRecipe(float_output=not args.int8_logits))
+    base = bypass_pairs(convert(copy_prepared(prepared), "xnnpack", fold=False), "channel")
 
     def kl(g) -> float:
         return _kl(ref, run_batches(g, xe))

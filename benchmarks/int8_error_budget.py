@@ -5,7 +5,7 @@ quantize/dequantize pair runs in float), so one source of error can be switched 
 - weights only: the activations' per-tensor quantize/dequantize pairs are bypassed;
 - activations only: the weights' per-channel quantize/dequantize pairs are bypassed.
 Variants of the recipe: edgekit's GPTQ weight rounding with the float-output head (the default;
-edgekit/weight_rounding.py, edgekit.quantizer.float_output_annotation), the same with int8 logits,
+edgekit/quant/rounding.py, edgekit.quant.annotate.float_output_annotation), the same with int8 logits,
 nearest rounding with the analytic bias correction (the default before it), the same on all 100
 calibration images instead of 32, a min/max activation observer instead of the histogram one,
 and a sequential EMPIRICAL bias correction (each conv's output mean on the calibration images
@@ -28,35 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
 from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
 
-from edgekit.fx_params import copy_prepared  # noqa: E402
-from edgekit.sensitivity import run_batches  # noqa: E402
-
-
-def qdq_pairs(gm, kind: str) -> list:
-    """The dequantize_per_<kind> nodes fed by a quantize_per_<kind> (kind: tensor | channel)."""
-    import torch.fx
-
-    return [n for n in gm.graph.nodes if n.op == "call_function" and f"dequantize_per_{kind}" in str(n.target)
-            and isinstance(n.args[0], torch.fx.Node) and f"quantize_per_{kind}" in str(n.args[0].target)]
-
-
-def _bypass(gm, kind: str, keep: int | None = None):
-    """Drop every quantize_per_<kind> -> dequantize_per_<kind> pair (kind: tensor | channel), but
-    the one numbered `keep` in qdq_pairs order."""
-    for j, dq in enumerate(qdq_pairs(gm, kind)):
-        if j != keep:
-            dq.replace_all_uses_with(dq.args[0].args[0])
-    gm.graph.eliminate_dead_code()
-    gm.recompile()
-    return gm
+from edgekit.quant import QuantRecipe  # noqa: E402
+from edgekit.quant.calibrate import convert  # noqa: E402
+from edgekit.quant.graph import bypass_pairs  # noqa: E402
+from edgekit.quant.measure import run_batches  # noqa: E402
+from edgekit.quant.params import copy_prepared  # noqa: E402
 
 
 def simulate(prepared, x: np.ndarray, bypass=None) -> np.ndarray:
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
-
-    q = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
+    q = convert(copy_prepared(prepared), "xnnpack", fold=False)
     if bypass:
-        q = _bypass(q, bypass)
+        q = bypass_pairs(q, bypass)
     return run_batches(q, x)
 
 
@@ -65,13 +47,12 @@ def empirical_bias_correction(prepared, xs: np.ndarray) -> int:
     once; at each conv/linear, subtract (mean int8 output - mean fp32 output) per channel from
     its output (so later layers see it corrected) and from its float bias in `prepared`."""
     import torch
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    from edgekit.bias_correction import _correctable, channel_means, shift_bias
-    from edgekit.fx_params import stepwise_runs
+    from edgekit.quant.bias import channel_means, correctable, shift_bias
+    from edgekit.quant.params import stepwise_runs
 
-    gm = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
-    layers = _correctable(gm)
+    gm = convert(copy_prepared(prepared), "xnnpack", fold=False)
+    layers = correctable(gm)
     # fp32 output means: the prepared module's observers pass values through unchanged
     ref = channel_means(copy.deepcopy(prepared), {n.name for n in layers}, xs, 1, of="output")
     runs, frees = stepwise_runs(gm, xs)
@@ -99,8 +80,8 @@ def main() -> int:
 
     from edgekit import preprocess as pp
     from edgekit.bench import host_info
-    from edgekit.bias_correction import correct_biases
-    from edgekit.quantize import BIAS_CORRECTION_IMAGES, ROUNDING_IMAGES, prepare_calibrated
+    from edgekit.quant.bias import correct_biases
+    from edgekit.quant.calibrate import BIAS_CORRECTION_IMAGES, ROUNDING_IMAGES, prepare_calibrated
 
     rows = []
     for split in ("even-odd", "odd-even"):
@@ -111,14 +92,14 @@ def main() -> int:
             ref = m(torch.from_numpy(xe)).numpy()
         ex = (torch.from_numpy(xc[:1]),)
         torch.set_num_threads(1)
-        gptq, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", float_output=False)
-        head, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack")
-        plain, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", bias_correction=False, rounding="nearest")
+        gptq, _, _ = prepare_calibrated(m, ex, xc, QuantRecipe(float_output=False))
+        head, _, _ = prepare_calibrated(m, ex, xc, QuantRecipe())
+        plain, _, _ = prepare_calibrated(m, ex, xc, QuantRecipe(bias_correction=False, rounding="nearest"))
         bc = copy.deepcopy(plain)
         correct_biases(bc, xc[:BIAS_CORRECTION_IMAGES])
         bc_all = copy.deepcopy(plain)
         correct_biases(bc_all, xc)  # (all 100 calibration images)
-        minmax, _, _ = prepare_calibrated(m, ex, xc, backend="xnnpack", observer="minmax", rounding="nearest")
+        minmax, _, _ = prepare_calibrated(m, ex, xc, QuantRecipe(observer="minmax", rounding="nearest"))
         emp = copy.deepcopy(plain)
         empirical_bias_correction(emp, xc[:BIAS_CORRECTION_IMAGES])
         cases = [("nearest rounding, no bias correction", plain, None),

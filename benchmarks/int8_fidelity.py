@@ -1,6 +1,6 @@
 """int8 fidelity: fp32 vs int8 top-1 and top-1 agreement, measured in the real runtimes.
 
-For each model x runtime x recipe: quantize with edgekit.quantize on the calibration photos,
+For each model x runtime x recipe: quantize with edgekit.quant on the calibration photos,
 lower (ExecuTorch/XNNPACK .pte or LiteRT .tflite with float IO), run the artifact in its own
 runtime (executorch.runtime / ai_edge_litert Interpreter) on HELD-OUT photos and compare with
 the fp32 PyTorch model. The 200 shared photos are split three ways (photo_split): even/odd and
@@ -11,7 +11,7 @@ Recipes: naive = stock PT2E (the backend quantizer as shipped), clamp = clamp-fu
 observers, bias-corrected = clamp + nearest weight rounding + bias correction (the default until
 GPTQ rounding came), gptq-int8-logits = clamp + GPTQ weight rounding with a free bias column (the default
 until the float-output head came), edgekit = the same with the head writing float logits (int8
-weights; the edgekit.quantize default), bias-corrected-float-head = bias-corrected with that head,
+weights; the edgekit.quant default), bias-corrected-float-head = bias-corrected with that head,
 guarded = edgekit + accuracy guard (the guard holds out a quarter of the CALIBRATION photos for its own check, never
 the evaluation ones). Splits: see photo_split.
 
@@ -154,7 +154,7 @@ def _fp32_margin(ref: np.ndarray) -> np.ndarray:
 
 
 def _kl(ref: np.ndarray, y: np.ndarray) -> float:
-    from edgekit.sensitivity import kl_to_float
+    from edgekit.quant.measure import kl_to_float
 
     return kl_to_float(ref, y)
 
@@ -207,7 +207,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
 
     from edgekit import preprocess as pp
     from edgekit.parity import eager_logits
-    from edgekit.quantize import guarded_quantize, quantize_pt2e
+    from edgekit.quant import QuantRecipe, guarded_quantize, quantize
 
     cal, ev, labels = photo_split(split)
     cal, ev = cal[: args.n_calib], ev[: args.n_eval]
@@ -228,13 +228,13 @@ def measure(model_name, runtime, recipe, split, args, cache):
     backend = "xnnpack" if runtime == "executorch" else "litert"
     t0 = time.time()
     if recipe == "guarded":
-        qr = guarded_quantize(m, example, xc, backend=backend, min_agreement=args.min_agreement)
+        qr = guarded_quantize(m, example, xc, QuantRecipe(backend=backend, min_agreement=args.min_agreement))
     else:
         gptq = recipe in ("edgekit", "gptq-int8-logits")
-        qr = quantize_pt2e(m, example, xc, backend=backend, fuse_clamp=(recipe != "naive"),
-                           bias_correction=(gptq or recipe.startswith("bias-corrected")),
-                           rounding="gptq" if gptq else "nearest",
-                           float_output=recipe in ("edgekit", "bias-corrected-float-head"))
+        qr = quantize(m, example, xc, QuantRecipe(backend=backend, fuse_clamp=(recipe != "naive"),
+                                                  bias_correction=(gptq or recipe.startswith("bias-corrected")),
+                                                  rounding="gptq" if gptq else "nearest",
+                                                  float_output=recipe in ("edgekit", "bias-corrected-float-head")))
     t_quant = time.time() - t0
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("m.pte" if runtime == "executorch" else "m.tflite")

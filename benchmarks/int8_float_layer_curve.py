@@ -1,6 +1,6 @@
 """How far the accuracy guard's remedy reaches: held-out error against the number of layers kept in float.
 
-The guard (edgekit/sensitivity.py) ranks conv/linear layers by how much KL(fp32 || int8) drops
+The guard (edgekit/quant/guard.py) ranks conv/linear layers by how much KL(fp32 || int8) drops
 when that one layer runs in float, and keeps the top ones in float. This script makes that ranking
 on calibration photos only (the first N_RANK of them, as the guard ranks on images it did not
 evaluate the goal on), then bypasses the top k = 0..K layers of the export recipe (GPTQ weights,
@@ -31,17 +31,20 @@ def curve(split: str, max_layers: int) -> dict:
     import torch
 
     from edgekit import preprocess as pp
-    from edgekit.fx_params import copy_prepared
-    from edgekit.quantize import convert, prepare_calibrated, quantizable_layers
-    from edgekit.sensitivity import agreement, bypass_layers, kl_to_float, layer_sensitivity, run_batches
+    from edgekit.quant import QuantRecipe
+    from edgekit.quant.calibrate import convert, prepare_calibrated
+    from edgekit.quant.graph import quantizable_layers
+    from edgekit.quant.measure import agreement, kl_to_float, run_batches
+    from edgekit.quant.params import copy_prepared
+    from edgekit.quant.sensitivity import bypass_layers, layer_sensitivity
 
     cal, ev, _ = photo_split(split)
     m, spec, _ = build("efficientnet_lite0")
     xc, xe = pp.batch([PHOTOS / f for f in cal], spec), pp.batch([PHOTOS / f for f in ev], spec)
     with torch.no_grad():
         ref, ref_rank = m(torch.from_numpy(xe)).numpy(), m(torch.from_numpy(xc[:N_RANK])).numpy()
-    prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(xc[:1]),), xc, backend="xnnpack")
-    unfolded = convert(copy_prepared(prepared), "litert")  # fold_quantize=False, as the guard's bypass needs
+    prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(xc[:1]),), xc, QuantRecipe())
+    unfolded = convert(copy_prepared(prepared), "xnnpack", fold=False)  # as the guard's bypass needs
     t0 = time.time()
     ranking = layer_sensitivity(unfolded, quantizable_layers(unfolded), xc[:N_RANK], ref_rank)
     rank_s = time.time() - t0

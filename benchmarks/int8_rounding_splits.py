@@ -2,7 +2,7 @@
 
 On 100 held-out photos one flipped photo is one point of agreement, and which photos flip moves
 with noise as small as the thread count of the calibration run; one split cannot tell two
-recipes apart. This runs both recipes of edgekit.quantize on the same splits of the 200 shared
+recipes apart. This runs both recipes of edgekit.quant on the same splits of the 200 shared
 photos (EfficientNet-Lite0, real weights; 100 calibrate, the other 100 evaluate; the split is a
 seeded permutation) and compares KL(fp32 || int8) and flips split by split. The quantized model
 is simulated in PyTorch (convert_pt2e, fold_quantize=False), as in int8_error_budget.py; the
@@ -36,7 +36,8 @@ def main(argv=None) -> int:
 
     from edgekit import preprocess as pp
     from edgekit.bench import host_info
-    from edgekit.quantize import prepare_calibrated
+    from edgekit.quant import QuantRecipe
+    from edgekit.quant.calibrate import prepare_calibrated
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="1,2,3")
@@ -56,8 +57,8 @@ def main(argv=None) -> int:
         ref = ref_all[ev]
         for name, rounding in RECIPES.items():
             t = time.time()
-            prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(x[cal[:1]]),), x[cal], backend="xnnpack",
-                                                rounding=rounding, float_output=False)  # as measured: int8 logits
+            prepared, _, _ = prepare_calibrated(m, (torch.from_numpy(x[cal[:1]]),), x[cal],
+                                                QuantRecipe(rounding=rounding, float_output=False))  # int8 logits
             t_q = time.time() - t
             y = simulate(prepared, x[ev])
             rows.append({"seed": seed, "threads": args.threads, "recipe": name, "kl": round(_kl(ref, y), 5),

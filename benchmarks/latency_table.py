@@ -59,7 +59,7 @@ def order(c: dict) -> tuple:
 
 
 def save(cells: dict, host: dict) -> None:
-    from edgekit.manifest import atomic_write_text
+    from edgekit.files import write_text
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     ordered = sorted(cells.values(), key=order)
@@ -67,8 +67,8 @@ def save(cells: dict, host: dict) -> None:
            "method": "p50 of edgekit.load(artifact, threads).run(x) on one random 1x3xHxW float image after warm-up; "
                      "torch rows: PyTorch eager fp32 under inference_mode with torch.set_num_threads(threads)",
            "cells": ordered}
-    atomic_write_text(JSON_PATH, json.dumps(doc, indent=2) + "\n")
-    atomic_write_text(MD_PATH, markdown(ordered, host))
+    write_text(JSON_PATH, json.dumps(doc, indent=2) + "\n")
+    write_text(MD_PATH, markdown(ordered, host))
 
 
 def markdown(cells: list, host: dict) -> str:
@@ -184,11 +184,11 @@ def main(argv=None) -> int:
     host = host_info()
     cells = load_cells()
     if args.list:  # also rewrites latency.md from the saved cells
-        from edgekit.manifest import atomic_write_text
+        from edgekit.files import write_text
 
         text = markdown(sorted(cells.values(), key=order), host)
         if cells:
-            atomic_write_text(MD_PATH, text)
+            write_text(MD_PATH, text)
         sys.stdout.write(text)
         return 0
     models = pick(zoo.list_models(), args.models)

@@ -16,7 +16,6 @@ Writes benchmarks/results/overhead.json and overhead.md."""
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 from .card import ModelCard  # noqa: E402
 from .errors import EdgekitError  # noqa: E402

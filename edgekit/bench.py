@@ -274,10 +274,10 @@ def bench_artifact(path: Union[str, os.PathLike], threads: Optional[int] = None,
                    keep_samples: bool = True, seed: int = 0) -> dict:
     """Benchmark one artifact in this process (see the module docstring); one result dict."""
     from .runtimes import detect_format, read_manifest, runtime_class
+    from .runtimes.base import check_threads
 
     warmup, iters, min_seconds = check_run_options(warmup, iters, min_seconds)
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise InputError(f"--threads must be an integer >= 1, got {threads!r}")
+    check_threads(threads)
     p = Path(path)
     fmt = detect_format(p)
     manifest = read_manifest(p, fmt)
@@ -356,7 +356,7 @@ def add_ratios(results: list) -> Optional[str]:
 
 def report(results: list, config: dict, host: Optional[dict] = None) -> dict:
     """The whole `edgekit bench --json` document (schema: edgekit/schema/bench.schema.json)."""
-    from . import __version__
+    from ._version import __version__
 
     fastest = add_ratios(results)
     return {

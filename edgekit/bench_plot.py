@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .manifest import atomic_write_text
+from .files import staged, write_text
 
 
 def _dist(r: dict) -> dict:
@@ -111,17 +111,17 @@ def write_plot(doc: dict, path, prefer_png: Optional[bool] = None) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".svg":
-        atomic_write_text(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + svg(doc) + "\n")
+        write_text(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + svg(doc) + "\n")
         return path
     if suffix in (".html", ".htm"):
-        atomic_write_text(path, html_page(doc))
+        write_text(path, html_page(doc))
         return path
     if suffix == ".png" or prefer_png:
         try:
             import matplotlib
         except ImportError:
             out = path.with_suffix(".html")
-            atomic_write_text(out, html_page(doc))
+            write_text(out, html_page(doc))
             return out
         matplotlib.use("Agg")
         return _png(doc, path)
@@ -131,9 +131,6 @@ def write_plot(doc: dict, path, prefer_png: Optional[bool] = None) -> Path:
 
 
 def _png(doc: dict, path: Path) -> Path:
-    import os
-    import tempfile
-
     import matplotlib.pyplot as plt
 
     results = doc["results"]
@@ -156,14 +153,9 @@ def _png(doc: dict, path: Path) -> Path:
     ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with staged(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
     return path

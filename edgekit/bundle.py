@@ -25,7 +25,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -33,6 +32,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .errors import ArtifactError, InputError
+from .files import staged
 
 PathLike = Union[str, os.PathLike]
 
@@ -258,25 +258,13 @@ def bundle(artifact_path: PathLike, app_dir: PathLike, photo: Optional[PathLike]
     output, info = reference_output(artifact, g["float"])
     top = expected_top(output, manifest) if output is not None else None
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{ASSET_DIR}.", suffix=".tmp", dir=dest.parent))
-    try:
+    with staged(dest, mkdir=True) as stage:
         _copy(artifact, stage / artifact.name)
         for p in extra:
             _copy(p, stage / p.name)
         (stage / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         write_golden(stage / GOLDEN_DIR, jpeg, manifest, g, output, info,
                      Path(photo).name if photo else "edgekit synthetic golden photo")
-        old = None
-        if dest.exists():
-            old = dest.with_name(f".{ASSET_DIR}.old.{os.getpid()}")
-            os.replace(dest, old)
-        os.replace(stage, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     files = sorted([p.name for p in dest.iterdir() if p.name != GOLDEN_DIR]
                    + [f"{GOLDEN_DIR}/{p.name}" for p in (dest / GOLDEN_DIR).iterdir()])
     return BundleResult(app=kind, folder=dest, files=files, top3=top, reason=None if output is not None else info)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from ._version import __version__
 from .errors import EdgekitError
 
 COMMANDS = ("zoo", "export", "info", "predict", "bench", "tune")

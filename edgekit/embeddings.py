@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from .errors import InputError
+from .files import staged
 from .manifest import sha256_file
 from .preprocess import preprocess
 
@@ -52,14 +52,8 @@ class EmbeddingCache:
     def save(self):
         if not self._dirty:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".emb.", suffix=".npz", dir=self.dir)
-        os.close(fd)
-        try:
-            np.savez(tmp, **self._data)
-            os.replace(tmp, self.file)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with staged(self.file) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **self._data)
         self._dirty = False
 
 

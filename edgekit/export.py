@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Union
 
-from . import __version__
-from .errors import EdgekitError, ExportError, ParityError
+from ._version import __version__
+from .errors import ExportError, ParityError
+from .files import clean_stale, remove, size_bytes, staged, temp_path
 from .manifest import SCHEMA_VERSION, sha256_file, validate, write_sidecar
-from .sensitivity import MAX_FLOAT_LAYERS, MIN_AGREEMENT
+from .quant.recipe import MAX_FLOAT_LAYERS, MIN_AGREEMENT
 
 DEFAULT_VERIFY_COUNT = 8
 
@@ -30,6 +28,7 @@ class Artifact:
     path: Path
     manifest: dict
     parity: dict
+    options: Optional[object] = None   # the ExportOptions it was made with (exporters.ExportOptions)
 
     @property
     def target(self) -> str:
@@ -116,11 +115,10 @@ def build_manifest(*, card, model_name, weights_info, num_classes, params, expor
     versions.update({k: v for k, v in versions_of("torch", "torchvision", "timm").items()})
     versions.update(lowered.versions)
     quant = None
-    if lowered.quantization is not None:
-        quant = dict(lowered.quantization)
-        quant.setdefault("calibration", calib_info)
-        if options.needs_calibration:
-            quant["calibration"] = calib_info
+    if options.recipe is not None:  # the result's recipe holds the float layers the guard kept
+        calibration = calib_info if options.needs_calibration else None
+        quant = lowered.quant_result.manifest(calibration) if lowered.quant_result is not None \
+            else options.recipe.to_manifest(None, calibration)
     return {
         "schema_version": SCHEMA_VERSION,
         "edgekit_version": __version__,
@@ -144,56 +142,6 @@ def build_manifest(*, card, model_name, weights_info, num_classes, params, expor
         "parity": parity,
         "export_seconds": round(export_seconds, 3),
     }
-
-
-# ------------------------------------------------------------------------------------------------
-# files
-
-def _tmp_name(out_dir: Path, final: Path) -> Path:
-    # keeps the suffix: coremltools insists on ".mlpackage"
-    return out_dir / f".{final.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{final.suffix}"
-
-
-_PARTIAL = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.partial(\.[A-Za-z0-9]+)?$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_stale_partials(out_dir: Path) -> list:
-    """Remove temporary artifacts left by exports that were killed (their process is gone)."""
-    removed = []
-    for p in out_dir.iterdir() if out_dir.is_dir() else ():
-        m = _PARTIAL.match(p.name)
-        if m and not _pid_alive(int(m.group(1))):
-            _remove(p)
-            removed.append(p)
-    return removed
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    else:
-        p.unlink(missing_ok=True)
-
-
-def _place(tmp: Path, final: Path) -> None:
-    """Move the finished artifact into place (a directory artifact replaces an old one)."""
-    if final.is_dir() and not final.is_symlink():
-        old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def artifact_name(model_name: str, exporter, options) -> str:
@@ -252,8 +200,8 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     plans = [(e, e.options(precision, quant, io, layout, min_agreement, max_float_layers)) for e in exporters]
     needs_calib = [e.name for e, o in plans if o.needs_calibration]
     if needs_calib and calib is None:
-        raise ExportError(f"int8 static quantization needs real calibration images: pass --calib DIR "
-                          f"(or --quant dynamic / weight where the target supports it)")
+        raise ExportError("int8 static quantization needs real calibration images: pass --calib DIR "
+                          "(or --quant dynamic / weight where the target supports it)")
     if needs_calib or verify_images is not None:
         from .calib import find_images
 
@@ -285,7 +233,7 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
         parity_inputs = _parity_inputs(cap, calib_set, verify_images, preprocessing, int(verify_count), calib_seed)
     capture_seconds = time.perf_counter() - t_start
     out_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_partials(out_dir)
+    clean_stale(out_dir)
 
     artifacts = []
     for exporter, options in plans:
@@ -308,48 +256,36 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
 
     t0 = time.perf_counter()
     final = out_dir / artifact_name(model_name, exporter, options)
-    tmp = _tmp_name(out_dir, final)
-    probe = None
-    try:
-        lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
-        export_seconds = capture_seconds + (time.perf_counter() - t0)
-        calib_info = calib_set.manifest() if (calib_set is not None and options.needs_calibration) else None
+    lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
+    export_seconds = capture_seconds + (time.perf_counter() - t0)
+    calib_info = calib_set.manifest() if (calib_set is not None and options.needs_calibration) else None
 
-        def manifest_with(parity: dict) -> dict:
-            return build_manifest(card=card, model_name=model_name, weights_info=weights_info,
-                                  num_classes=num_classes, params=params, exporter=exporter, options=options,
-                                  lowered=lowered, calib_info=calib_info, parity=parity,
-                                  file_name=final.name, export_seconds=export_seconds)
+    def manifest_with(parity: dict) -> dict:
+        return build_manifest(card=card, model_name=model_name, weights_info=weights_info,
+                              num_classes=num_classes, params=params, exporter=exporter, options=options,
+                              lowered=lowered, calib_info=calib_info, parity=parity,
+                              file_name=final.name, export_seconds=export_seconds)
 
-        if not verify:
-            report = parity_mod.not_run("disabled with --no-verify")
-        elif exporter.parity_runtime is None:
-            report = parity_mod.not_run(exporter.parity_unavailable)
-        else:
-            # the file checked is written as the artifact will be, manifest embedded: only the
-            # parity entry differs, so a fault in the embedding step cannot pass unseen
-            probe = _tmp_name(out_dir, final)
+    if not verify:
+        report = parity_mod.not_run("disabled with --no-verify")
+    elif exporter.parity_runtime is None:
+        report = parity_mod.not_run(exporter.parity_unavailable)
+    else:
+        # the file checked is written as the artifact will be, manifest embedded: only the
+        # parity entry differs, so a fault in the embedding step cannot pass unseen
+        probe = temp_path(final)
+        try:
             lowered.save(str(probe), json.dumps(manifest_with(parity_mod.not_run("being measured").to_dict())))
             arrays, desc = parity_inputs
             report = parity_mod.check(str(probe), exporter.name, cap.module, arrays, options.precision, desc)
-            _remove(probe)
-        manifest = manifest_with(report.to_dict())
-        validate(manifest)
+        finally:
+            remove(probe)
+    manifest = manifest_with(report.to_dict())
+    validate(manifest)
+    with staged(final) as tmp:
         lowered.save(str(tmp), json.dumps(manifest, sort_keys=False))
         manifest["artifact"]["sha256"] = sha256_file(tmp)
-        manifest["artifact"]["size_bytes"] = _size(tmp)
+        manifest["artifact"]["size_bytes"] = size_bytes(tmp)
         validate(manifest)
-        _place(tmp, final)
-        write_sidecar(final, manifest)
-    except BaseException:
-        _remove(tmp)
-        if probe is not None:
-            _remove(probe)
-        raise
-    return Artifact(path=final, manifest=manifest, parity=manifest["parity"])
-
-
-def _size(p: Path) -> int:
-    if p.is_dir():
-        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-    return p.stat().st_size
+    write_sidecar(final, manifest)
+    return Artifact(path=final, manifest=manifest, parity=manifest["parity"], options=options)

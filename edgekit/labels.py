@@ -36,11 +36,11 @@ def torchvision_imagenet_labels() -> list:
 
 def write_imagenet_labels(path: Union[str, Path] = IMAGENET_LABELS_PATH, labels: Sequence[str] = None) -> Path:
     """(Re)write the shipped JSON from torchvision's metadata, atomically."""
-    from .manifest import atomic_write_text
+    from .files import write_text
 
     labels = list(labels) if labels is not None else torchvision_imagenet_labels()
     path = Path(path)
-    atomic_write_text(path, json.dumps(labels, indent=0, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(labels, indent=0, ensure_ascii=False) + "\n")
     imagenet_labels.cache_clear()
     return path
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
 from .errors import ArtifactError
+from .files import write_text
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "manifest.schema.json"
 SCHEMA_VERSION = 1
@@ -57,24 +57,9 @@ def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_text(path: Union[str, os.PathLike], text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a manifest is as public as its artifact
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_sidecar(artifact: Union[str, os.PathLike], manifest: dict) -> Path:
     out = sidecar_path(artifact)
-    atomic_write_text(out, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    write_text(out, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .errors import ExportError, ParityError
+from .files import remove, staged
 
 TRAIN_EXPORTERS = {"executorch": "edgekit.exporters.train_executorch", "tflite": "edgekit.exporters.train_tflite",
                    "coreml": "edgekit.exporters.train_coreml"}
@@ -84,14 +85,8 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
     lowered = exporter.lower(cap, options, calib=calib, num_classes=D)
     written = []
     try:
-        tmp = paths["backbone"].with_name(f".{paths['backbone'].name}.{os.getpid()}.tmp{SUFFIX[target]}")
-        try:
+        with staged(paths["backbone"]) as tmp:
             lowered.save(str(tmp), None)
-            os.replace(tmp, paths["backbone"])
-        finally:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
         written.append(paths["backbone"])
         parity = _check_backbone(backbone, cap.example, paths["backbone"], precision) if verify else None
         mod = importlib.import_module(TRAIN_EXPORTERS[target])
@@ -100,10 +95,8 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
         with torch.no_grad():
             W = model.head.weight.detach().cpu().numpy().astype(np.float32)
             b = model.head.bias.detach().cpu().numpy().astype(np.float32)
-        tmp = paths["head_weights"].with_name(f".{paths['head_weights'].name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        with staged(paths["head_weights"]) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, weight=W, bias=b)
-        os.replace(tmp, paths["head_weights"])
         written.append(paths["head_weights"])
         block = {
             "embedding_dim": D, "num_classes": int(W.shape[0]), **names,
@@ -121,9 +114,7 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
             write_sidecar(artifact, manifest)
     except BaseException:
         for p in written:
-            import shutil
-
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            remove(p)
         raise
     if log:
         log(f"trainable head: {names['backbone']}, {names['train_step']}, {names['head_weights']}")
@@ -167,28 +158,34 @@ def _hp_description(target: str) -> str:
             else "an input tensor hparams = [lr, momentum, weight_decay]")
 
 
-def add_trainable_head(artifact: Union[str, os.PathLike], *, weights=None, calib=None, calib_count: int = 100,
+def add_trainable_head(artifact, *, weights=None, calib=None, calib_count: int = 100,
                        calib_seed: int = 0, batch: int = DEFAULT_BATCH, max_classes: int = DEFAULT_MAX_CLASSES,
                        verify: bool = True, log=None) -> dict:
-    """--trainable-head for an artifact just exported from a zoo model: rebuilds the model from the
-    manifest (name, weights) and lowers its backbone with the artifact's own target, precision,
-    quantization mode, layout and input size."""
+    """--trainable-head for an artifact just exported from a zoo model (an edgekit.export Artifact,
+    or its path): rebuilds the model from the manifest (name, weights) and lowers its backbone with
+    the artifact's own target, precision, quantization recipe, layout and input size."""
     from .errors import ArtifactError
     from .manifest import read_sidecar
     from .zoo import create_model
 
-    manifest = read_sidecar(artifact)
+    path = getattr(artifact, "path", artifact)
+    manifest = read_sidecar(path)
     if manifest is None:
-        raise ArtifactError(f"{artifact} has no manifest; --trainable-head needs an edgekit export")
+        raise ArtifactError(f"{path} has no manifest; --trainable-head needs an edgekit export")
     target = manifest["target"]["name"]
     if target not in TRAIN_EXPORTERS:
         raise ExportError(f"--trainable-head supports targets {', '.join(TRAIN_EXPORTERS)}, not {target}")
     model = create_model(manifest["model"]["name"], weights=weights)
     pre = manifest["preprocessing"]
-    recipe = (manifest.get("quantization") or {}).get("recipe", "")
-    quant = None
-    if manifest["precision"] == "int8":
-        quant = "dynamic" if recipe == "dynamic-range" else "weight" if recipe == "weight-only" else "static"
+    options = getattr(artifact, "options", None)
+    if options is not None:
+        recipe = options.recipe
+    else:  # a path: the recipe its manifest records
+        from .exporters import get_target
+        from .quant.recipe import QuantRecipe
+
+        recipe = QuantRecipe.from_manifest(manifest.get("quantization"), get_target(target).quant_backend)
+    quant = recipe.scheme if (recipe is not None and manifest["precision"] == "int8") else None
     calib_set = None
     if quant == "static":
         from .calib import load_calibration
@@ -196,6 +193,6 @@ def add_trainable_head(artifact: Union[str, os.PathLike], *, weights=None, calib
         if calib is None:
             raise ExportError("the int8 static backbone of --trainable-head needs --calib DIR")
         calib_set = load_calibration(calib, pre, count=calib_count, seed=calib_seed)
-    return export_trainable_head(model, target, artifact, precision=manifest["precision"], quant=quant,
+    return export_trainable_head(model, target, path, precision=manifest["precision"], quant=quant,
                                  calib=calib_set, layout=pre["layout"].lower(), batch=batch, max_classes=max_classes,
                                  verify=verify, input_size=int(pre["crop"]), log=log)

@@ -19,7 +19,6 @@ import datetime as _dt
 import os
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,8 +27,9 @@ from typing import Optional, Union
 
 import numpy as np
 
-from . import __version__
-from .errors import ArtifactError, DataError, EdgekitError
+from ._version import __version__
+from .errors import ArtifactError, DataError
+from .files import place_all, remove, size_bytes, temp_path
 from .head_numpy import NumpyHeadTrainer, log_softmax, logits as head_logits
 from .manifest import read_sidecar, sha256_file, sidecar_path
 from . import tune_data
@@ -317,9 +317,8 @@ def _write_artifact(paths: dict, source: Path, manifest: dict, files: dict, W, b
 
     main = paths["main"]
     main.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{main.name}.", dir=main.parent))
+    staged = {k: temp_path(p) for k, p in paths.items()}
     try:
-        staged = {k: stage / p.name for k, p in paths.items()}
         _copy(files["backbone"], staged["main"])
         _copy(files["train_step"], staged["train_step"])
         save_head(staged["head_weights"], W, b)
@@ -336,7 +335,7 @@ def _write_artifact(paths: dict, source: Path, manifest: dict, files: dict, W, b
         m["model"]["embedding_dim"] = int(D)
         m["artifact"] = {"file": main.name, "format": manifest["artifact"]["format"],
                          "sha256": block["sha256"][main.name] if staged["main"].is_file() else sha256_file(staged["main"]),
-                         "size_bytes": _size(staged["main"]),
+                         "size_bytes": size_bytes(staged["main"]),
                          "embedded_manifest": "none: the main file is the backbone program, shared with its source; "
                                               "the head is applied from head_weights"}
         out0 = dict(manifest["outputs"][0]) if manifest.get("outputs") else {"name": "logits", "dtype": "float32"}
@@ -351,20 +350,9 @@ def _write_artifact(paths: dict, source: Path, manifest: dict, files: dict, W, b
         except ImportError:
             pass  # jsonschema is a dev/export extra; a device without it still writes the manifest
         staged["manifest"].write_text(json.dumps(m, indent=2) + "\n")
-        # move into place: every file, or (on any failure) none
-        moved = []
-        try:
-            for k in ("train_step", "head_weights", "main", "manifest"):
-                os.replace(staged[k], paths[k])
-                moved.append(paths[k])
-        except BaseException:
-            for p in moved:
-                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-            raise
+        # every file, or (on any failure) none
+        place_all([(staged[k], paths[k]) for k in ("train_step", "head_weights", "main", "manifest")])
         return m
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _size(p: Path) -> int:
-    return p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        for p in staged.values():
+            remove(p)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..errors import ExportError, UnknownNameError
-from ..sensitivity import MAX_FLOAT_LAYERS, MIN_AGREEMENT
+from ..quant.backends import get_backend
+from ..quant.recipe import MAX_FLOAT_LAYERS, MIN_AGREEMENT, QuantRecipe
 
 TARGETS = ("executorch", "tflite", "coreml", "onnx")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -29,16 +30,26 @@ _REGISTRY: dict[str, "Exporter"] = {}
 
 @dataclass(frozen=True)
 class ExportOptions:
+    """What one artifact is to be: precision, input layout and, when it is quantized, the
+    QuantRecipe (edgekit.quant) its exporter follows."""
+
     precision: str
-    quant: Optional[str] = None      # int8 flavour; None for fp32/fp16
-    io: str = "float"                 # dtype of the artifact's input/output tensors
     layout: str = "nchw"
-    min_agreement: float = MIN_AGREEMENT      # int8 accuracy guard: top-1 agreement wanted on held-out images
-    max_float_layers: int = MAX_FLOAT_LAYERS  # ... and how many layers it may keep in float to get there
+    recipe: Optional[QuantRecipe] = None
+
+    @property
+    def quant(self) -> Optional[str]:
+        """The int8 flavour (static | dynamic | weight), None for fp32/fp16."""
+        return self.recipe.scheme if self.recipe is not None and self.precision == "int8" else None
+
+    @property
+    def io(self) -> str:
+        """dtype of the artifact's input/output tensors."""
+        return self.recipe.io if self.recipe is not None else "float"
 
     @property
     def needs_calibration(self) -> bool:
-        return self.precision == "int8" and self.quant == "static"
+        return self.recipe is not None and self.recipe.needs_calibration
 
     @property
     def tag(self) -> str:
@@ -71,7 +82,7 @@ class Lowered:
     save: Callable[[str, Optional[str]], None]
     inputs: list
     outputs: list
-    quantization: Optional[dict] = None
+    quant_result: Optional[Any] = None       # edgekit.quant.QuantResult of a static int8 lowering
     delegate: Optional[str] = None
     delegation: Optional[dict] = None
     details: dict = field(default_factory=dict)
@@ -88,6 +99,7 @@ class Exporter(abc.ABC):
     default_precision: str = "fp32"
     precisions: dict = {}                    # precision -> allowed quant modes (None = no quant mode)
     int8_io: bool = False                    # can the artifact take/return int8 tensors
+    quant_backend: Optional[str] = None      # the edgekit.quant backend its quantized variants use
     parity_runtime: Optional[str] = None     # None: the artifact cannot run here (reason below)
     parity_unavailable: str = ""
 
@@ -123,8 +135,13 @@ class Exporter(abc.ABC):
             raise ExportError(f"--max-float-layers must be a whole number >= 0, got {max_float_layers}")
         from ..capture import check_layout
 
-        return ExportOptions(precision=precision, quant=quant, io=io, layout=check_layout(layout),
-                             min_agreement=float(min_agreement), max_float_layers=int(max_float_layers))
+        recipe = None
+        if precision == "int8":
+            recipe = QuantRecipe.for_backend(self.quant_backend, quant, io=io, min_agreement=float(min_agreement),
+                                             max_float_layers=int(max_float_layers))
+        elif precision == "fp16" and "fp16" in get_backend(self.quant_backend).schemes:
+            recipe = QuantRecipe(backend=self.quant_backend, scheme="fp16")
+        return ExportOptions(precision=precision, layout=check_layout(layout), recipe=recipe)
 
     @abc.abstractmethod
     def lower(self, cap, options: ExportOptions, calib=None, num_classes: int = 0) -> Lowered:
@@ -163,11 +180,3 @@ def versions_of(*packages: str) -> dict:
         except metadata.PackageNotFoundError:
             out[p] = None
     return out
-
-
-def quantization_record(qr) -> dict:
-    """The manifest entries for edgekit.quantize.guarded_quantize beyond the recipe: the accuracy
-    guard (fake-quant top-1 agreement with float on held-out calibration images, and what it
-    tried) and how the weights were rounded (GPTQ: layers, images)."""
-    return {"guard": {"agreement": qr.agreement, "history": qr.details.get("guard_history")},
-            "weight_rounding": qr.details.get("weight_rounding")}

@@ -29,22 +29,16 @@ def _quiet_coremltools():
     logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 
-def _w8a8(cap, calib_arrays):
-    """PT2E W8A8 with ExecuTorch's CoreMLQuantizer; returns the re-captured ExportedProgram."""
+def _w8a8(cap, calib_arrays, recipe):
+    """Static W8A8 with the Core ML backend's stock PT2E quantizer (edgekit.quant, backend
+    coreml), calibrated on the capture's own graph; returns the re-captured ExportedProgram and
+    the QuantResult."""
     import torch
-    from coremltools.optimize.torch.quantization.quantization_config import LinearQuantizerConfig, QuantizationScheme
-    from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    cfg = LinearQuantizerConfig.from_dict({"global_config": {
-        "quantization_scheme": QuantizationScheme.symmetric, "activation_dtype": torch.quint8,
-        "weight_dtype": torch.qint8, "weight_per_channel": True}})
-    prepared = prepare_pt2e(cap.graph_module(), CoreMLQuantizer(cfg))
-    with torch.no_grad():
-        for a in calib_arrays:
-            prepared(torch.from_numpy(a[None]))
-    converted = convert_pt2e(prepared)
-    return torch.export.export(converted, (cap.example,), strict=False)
+    from ..quant import quantize
+
+    qr = quantize(cap.module, (cap.example,), calib_arrays, recipe, batch_size=1, captured=cap.graph_module())
+    return torch.export.export(qr.module, (cap.example,), strict=False), qr
 
 
 @register_target
@@ -54,6 +48,7 @@ class CoreMLExporter(Exporter):
     is_directory = True
     default_precision = "fp16"
     precisions = {"fp16": None, "fp32": None, "int8": ("weight", "static")}
+    quant_backend = "coreml"
     parity_runtime = None
     parity_unavailable = "needs macOS (Core ML runs only on Apple platforms)"
 
@@ -62,12 +57,10 @@ class CoreMLExporter(Exporter):
         import coremltools as ct
 
         compute = ct.precision.FLOAT32 if options.precision == "fp32" else ct.precision.FLOAT16
-        program, target, quantization = cap.program, DEPLOYMENT_TARGET, None
+        program, target, qr = cap.program, DEPLOYMENT_TARGET, None
         if options.precision == "int8" and options.quant == "static":
-            program = _w8a8(cap, calib.arrays)
+            program, qr = _w8a8(cap, calib.arrays, options.recipe)
             target = "iOS17"  # activation quantize/dequantize ops need iOS17
-            quantization = {"recipe": "pt2e-coreml-w8a8-static", "weights": "int8 per-channel symmetric",
-                            "activations": "uint8 per-tensor (Core ML quantizer)", "io": "float"}
         mlmodel = ct.convert(
             program.run_decompositions({}),
             inputs=[ct.TensorType(name="image", shape=cap.input_shape)],
@@ -82,8 +75,6 @@ class CoreMLExporter(Exporter):
             cfg = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8",
                                                                             granularity="per_channel"))
             mlmodel = linear_quantize_weights(mlmodel, config=cfg)
-            quantization = {"recipe": "weight-only", "weights": "int8 per-channel symmetric",
-                            "activations": "float16", "io": "float", "calibration": None}
         mlmodel.short_description = f"edgekit {cap.input_size}x{cap.input_size} image classifier ({options.precision})"
 
         def save(path: str, manifest_json=None) -> None:
@@ -93,7 +84,7 @@ class CoreMLExporter(Exporter):
 
         inputs, outputs = float_io(cap.input_shape, num_classes, cap.layout)
         return Lowered(
-            save=save, inputs=inputs, outputs=outputs, quantization=quantization, delegate=None,
+            save=save, inputs=inputs, outputs=outputs, quant_result=qr, delegate=None,
             details={"model_type": "mlprogram", "minimum_deployment_target": target,
                      "compute_precision": "float32" if options.precision == "fp32" else "float16"},
             embedded_manifest=f"Core ML user-defined metadata '{METADATA_KEY}'",

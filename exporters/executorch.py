@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import Exporter, Lowered, float_io, quantization_record, register_target, versions_of
+from . import Exporter, Lowered, float_io, register_target, versions_of
 
 MANIFEST_METHOD = "edgekit_manifest"
 
@@ -52,6 +52,7 @@ class ExecuTorchExporter(Exporter):
     name = "executorch"
     suffix = ".pte"
     precisions = {"fp32": None, "int8": ("static",)}
+    quant_backend = "xnnpack"
     parity_runtime = "executorch"
 
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:
@@ -59,16 +60,13 @@ class ExecuTorchExporter(Exporter):
         from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
         from executorch.exir.program._program import ExecutorchProgramManager
 
-        quantization = None
+        qr = None
         program = cap.program
         if options.precision == "int8":
-            from ..quantize import guarded_quantize
+            from ..quant import guarded_quantize
 
-            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="xnnpack",
-                                  min_agreement=options.min_agreement, max_float_layers=options.max_float_layers)
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, options.recipe)
             program = torch.export.export(qr.module, (cap.example,), strict=False)
-            quantization = {**qr.recipe, "io": "float", **quantization_record(qr)}
-
         else:
             # fp32: route dense KxK convs to XNNPACK's fast GEMM kernel (docs/perf-executorch.md)
             from ._xnnpack import prepare_program
@@ -90,7 +88,7 @@ class ExecuTorchExporter(Exporter):
 
         inputs, outputs = float_io(cap.input_shape, num_classes, cap.layout)
         return Lowered(
-            save=save, inputs=inputs, outputs=outputs, quantization=quantization,
+            save=save, inputs=inputs, outputs=outputs, quant_result=qr,
             delegate="xnnpack", delegation=delegation,
             details={"backend_config": "default", "method": "forward"},
             embedded_manifest=f"constant method '{MANIFEST_METHOD}' returning the manifest JSON string",

@@ -2,7 +2,7 @@
 
 - fp32: litert_torch.convert of the captured graph.
 - fp16: float16 weights (ai-edge-quantizer float casting; compute stays float32).
-- int8 static: full-integer PT2E (edgekit.quantize, LiteRT quantizer) calibrated on real images;
+- int8 static: full-integer PT2E (edgekit.quant, LiteRT quantizer) calibrated on real images;
   float input/output by default (apps feed floats), int8 input/output with io="int8".
 - int8 dynamic: dynamic-range (int8 weights, activations quantized at run time; no calibration).
 - int8 weight: weight-only int8 (dequantized to float before each op; no calibration).
@@ -17,7 +17,7 @@ import os
 import tempfile
 
 from ..errors import ExportError
-from . import Exporter, Lowered, float_io, quantization_record, register_target, versions_of
+from . import Exporter, Lowered, register_target, versions_of
 
 METADATA_NAME = "edgekit_manifest"
 
@@ -143,14 +143,14 @@ def head_weights(module, layers) -> list:
     import numpy as np
     import torch
 
-    from ..fx_params import fake_quant_weights, value
-    from ..quantize import _in_layers, output_layer_nodes
+    from ..quant.graph import in_layers, output_layer_nodes
+    from ..quant.params import fake_quant_weights, value
 
     fq = fake_quant_weights(module)
     out = []
     for n in output_layer_nodes(module):
         q = fq.get(n)
-        if q is None or not _in_layers(n, layers):
+        if q is None or not in_layers(n, layers):
             continue
         w = value(module, q.args[0]).detach().double()
         scale = torch.as_tensor(value(module, q.args[1]), dtype=torch.float64).flatten().expand(w.shape[0])
@@ -220,16 +220,16 @@ def int8_interface(model_bytes: bytes) -> bytes:
 
 
 def static_int8_flatbuffer(qr, example, io: str = "float") -> bytes:
-    """The .tflite bytes of a LiteRT PT2E QuantResult (edgekit.quantize): convert, put the int8
+    """The .tflite bytes of a LiteRT PT2E QuantResult (edgekit.quant): convert, put the int8
     weights of a float-output head back (hybrid_weights), and give it `io` edges (the converter
     makes them int8; apps feed floats by default)."""
     import litert_torch
 
     for m in qr.module.modules():  # a traced graph: eval semantics already, clear the flag
         m.training = False
-    edge = litert_torch.convert(qr.module, (example,), quant_config=qr.litert_quant_config())
+    edge = litert_torch.convert(qr.module, (example,), quant_config=qr.converter_config())
     model_bytes = bytes(edge.model_content())
-    head = qr.recipe.get("float_output_layers") or []
+    head = list(qr.float_output_layers)
     if head:  # the converter stored the float-output head's weights as float32
         model_bytes, n = hybrid_weights(model_bytes, head_weights(qr.module, head))
         if n != len(head):
@@ -267,41 +267,29 @@ class TFLiteExporter(Exporter):
     suffix = ".tflite"
     precisions = {"fp32": None, "fp16": None, "int8": ("static", "dynamic", "weight")}
     int8_io = True
+    quant_backend = "litert"
     parity_runtime = "litert"
 
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its per-pass progress lines
         import litert_torch
 
-        quantization = None
+        qr = None
         if options.precision == "int8" and options.quant == "static":
-            from ..quantize import guarded_quantize
+            from ..quant import guarded_quantize
 
-            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, backend="litert",
-                                  min_agreement=options.min_agreement, max_float_layers=options.max_float_layers,
-                                  int8_edges=(options.io == "int8"))
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, options.recipe)
             model_bytes = static_int8_flatbuffer(qr, cap.example, options.io)
-            quantization = {**qr.recipe, "io": options.io, **quantization_record(qr)}
         else:
             edge = litert_torch.convert(cap.graph_module(), (cap.example,))
             model_bytes = bytes(edge.model_content())
-            if options.precision == "fp16":
-                model_bytes = _quantize_flatbuffer(model_bytes, "fp16")
-                quantization = {"recipe": "fp16-weights", "weights": "float16", "activations": "float32",
-                                "io": "float", "calibration": None}
-            elif options.precision == "int8":
-                model_bytes = _quantize_flatbuffer(model_bytes, options.quant)
-                quantization = {
-                    "recipe": "dynamic-range" if options.quant == "dynamic" else "weight-only",
-                    "weights": "int8 per-channel symmetric",
-                    "activations": "int8 dynamic (per run)" if options.quant == "dynamic" else "float32",
-                    "io": "float", "calibration": None,
-                }
+            if options.recipe is not None:  # fp16 weights, dynamic-range or weight-only int8
+                model_bytes = _quantize_flatbuffer(model_bytes, options.recipe.scheme)
 
         inputs, outputs = io_specs(model_bytes, cap.layout)
-        if quantization and options.io == "int8" and any(t["dtype"] != "int8" for t in inputs + outputs):
+        if qr is not None and options.io == "int8" and any(t["dtype"] != "int8" for t in inputs + outputs):
             raise ExportError("--io int8: the quantized model's input or output is not an int8 tensor "
-                              f"(float layers kept: {', '.join(quantization['float_layers']) or 'none'}); "
+                              f"(float layers kept: {', '.join(qr.recipe.float_layers) or 'none'}); "
                               "use the default float IO")
 
         def save(path: str, manifest_json=None) -> None:
@@ -310,7 +298,7 @@ class TFLiteExporter(Exporter):
                 f.write(data)
 
         return Lowered(
-            save=save, inputs=inputs, outputs=outputs, quantization=quantization, delegate=None,
+            save=save, inputs=inputs, outputs=outputs, quant_result=qr, delegate=None,
             details={"converter": "litert_torch.convert", "signature": "serving_default"},
             embedded_manifest=f"TFLite model metadata entry '{METADATA_NAME}' (UTF-8 JSON buffer)",
             versions=versions_of("litert-torch", "ai-edge-litert", "ai-edge-quantizer"),

@@ -15,11 +15,10 @@ number of classes up to the capacity through the mask. It cannot run on Linux; i
 saved here, and its interface is checked from the spec."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from ..errors import MissingDependencyError
+from ..files import staged
 
 INPUTS = ("embeddings", "onehot", "mask", "W", "b", "mW", "mb", "hparams")
 OUTPUTS = ("W_new", "b_new", "mW_new", "mb_new", "loss")
@@ -53,12 +52,8 @@ def export_train_step(path, embedding_dim: int, max_classes: int, batch: int) ->
     mlmodel.short_description = (f"edgekit head training step: SGD on softmax cross-entropy, batch {batch}, "
                                  f"up to {max_classes} classes, {embedding_dim}-d embeddings")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.mlpackage")
-    try:
+    with staged(path) as tmp:
         mlmodel.save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

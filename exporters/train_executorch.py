@@ -10,10 +10,10 @@ C++) updates W and b in place. This is what ExecuTorch apps run for on-device tr
 program shipped; the update rule is torch.optim.SGD's, which is what edgekit.head writes out."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import MissingDependencyError
+from ..files import staged
 
 METHOD = "forward"
 PARAM_NAMES = ("weight", "bias")
@@ -35,11 +35,6 @@ def export_train_step(path, embedding_dim: int, max_classes: int, batch: int) ->
     ep = _export_forward_backward(ep)
     program = to_edge(ep).to_executorch()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            program.write_to_file(fh)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with staged(path) as tmp, open(tmp, "wb") as fh:
+        program.write_to_file(fh)
     return path

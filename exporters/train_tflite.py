@@ -7,10 +7,10 @@ The weights travel as tensors (no TFLite variables), so the app keeps them in it
 any interpreter (ai-edge-litert, tflite-runtime on a Pi, LiteRT on Android) runs the step."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..errors import MissingDependencyError
+from ..files import staged
 
 TRAIN_SIGNATURE = "train"
 INFER_SIGNATURE = "infer"
@@ -36,10 +36,6 @@ def export_train_step(path, embedding_dim: int, max_classes: int, batch: int) ->
                 .signature(INFER_SIGNATURE, HeadInfer().eval(), ex["infer"])
                 .convert())
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with staged(path) as tmp:
         edge.export(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -117,6 +117,16 @@ def default_preprocessing(spec: TensorSpec) -> dict:
             "channel_order": "RGB", "layout": layout}
 
 
+def check_threads(threads) -> Optional[int]:
+    """`threads` checked: None (the runtime's default) or an integer >= 1. Every caller that takes a
+    thread count (load, bench, tune, the CLI) checks it here."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be an integer >= 1, got {threads!r}")
+    return threads
+
+
 class RuntimeModel(ABC):
     """A loaded artifact. Subclasses set `runtime_name`, implement `_load`, `_native_inputs`,
     `_native_outputs`, `_invoke` (native arrays in, native arrays out) and `runtime_version`.
@@ -131,9 +141,7 @@ class RuntimeModel(ABC):
 
     def __init__(self, path: Union[str, os.PathLike], threads: Optional[int] = None, manifest: Optional[dict] = None):
         self.path = Path(path)
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise InputError(f"threads must be a positive integer, got {threads!r}")
-        self._threads = threads
+        self._threads = check_threads(threads)
         self.manifest = manifest
         self._load()
         self.inputs = merge_specs(self._native_inputs(), manifest, "inputs")

@@ -3,7 +3,6 @@ Python: structural validation with every index and offset checked, the IO spec o
 plan, and named data (where an exporter may keep the manifest). No torch, no executorch."""
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 from typing import Optional

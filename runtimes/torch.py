@@ -6,7 +6,6 @@
 Inputs are NCHW float32 at the card's input size. Imports torch only when a model is loaded."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np

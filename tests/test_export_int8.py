@@ -135,7 +135,7 @@ def test_tflite_int8_io_guard_keeps_the_edge_layers_int8(tmp_path, photos_dir):
     import torch
 
     import edgekit
-    from edgekit.quantize import capture, quantizable_layers
+    from edgekit.quant.graph import capture_graph as capture, quantizable_layers
 
     layers = quantizable_layers(capture(tiny_cnn(), (torch.zeros(1, 3, 32, 32),)))
     kw = dict(target="tflite", precision="int8", card=tiny_card(32), calib=photos_dir, calib_count=16,
@@ -145,11 +145,11 @@ def test_tflite_int8_io_guard_keeps_the_edge_layers_int8(tmp_path, photos_dir):
     # the same guard, free to pick any layer (and the head writing int8, as with int8 IO), does
     # pick an edge layer on these images
     from edgekit.calib import load_calibration
-    from edgekit.quantize import guarded_quantize
+    from edgekit.quant import QuantRecipe, guarded_quantize
 
     draw = load_calibration(photos_dir, f.manifest["preprocessing"], count=16, seed=0)
-    free = guarded_quantize(tiny_cnn(), (torch.zeros(1, 3, 32, 32),), draw.arrays, backend="litert", float_output=False)
-    assert {layers[0], layers[-1]} & set(free.recipe["float_layers"]), free.recipe
+    free = guarded_quantize(tiny_cnn(), (torch.zeros(1, 3, 32, 32),), draw.arrays, QuantRecipe(backend="litert", float_output=False))
+    assert {layers[0], layers[-1]} & set(free.recipe.float_layers), free.recipe
     kept_q = q.manifest["quantization"]["float_layers"]
     assert kept_q and not {layers[0], layers[-1]} & set(kept_q)
     assert q.manifest["inputs"][0]["dtype"] == "int8" and q.manifest["outputs"][0]["dtype"] == "int8"

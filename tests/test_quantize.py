@@ -1,4 +1,4 @@
-"""edgekit.quantize: PT2E int8 recipe, clamp fusion, float layers, the accuracy guard, and one
+"""edgekit.quant: PT2E int8 recipe, clamp fusion, float layers, the accuracy guard, and one
 small int8 model run for real in ExecuTorch and LiteRT (default suite). Real-weights fidelity
 tests live in tests/test_quantize_fidelity.py (slow)."""
 from __future__ import annotations
@@ -12,7 +12,8 @@ F = torch.nn.functional
 
 from edgekit import preprocess as pp  # noqa: E402
 from edgekit.errors import ExportError, UnknownNameError  # noqa: E402
-from edgekit.quantize import QuantResult, capture, guarded_quantize, quantizable_layers, quantize_pt2e  # noqa: E402
+from edgekit.quant import QuantRecipe, QuantResult, guarded_quantize, quantize  # noqa: E402
+from edgekit.quant.graph import capture_graph as capture, quantizable_layers  # noqa: E402
 
 SPEC = {"resize": 73, "crop": 64, "interpolation": "bilinear", "mean": [0.5] * 3, "std": [0.5] * 3}
 
@@ -63,18 +64,18 @@ def test_recipe_fields_and_layers(photos64):
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
     assert quantizable_layers(capture(m, ex)) == ["stem", "dw", "pw", "head"]
-    qr = quantize_pt2e(m, ex, calib, backend="xnnpack", float_layers=["head"])
+    qr = quantize(m, ex, calib, QuantRecipe(backend="xnnpack", float_layers=["head"]))
     assert isinstance(qr, QuantResult)
-    assert qr.recipe["recipe"] == "pt2e-xnnpack-per-channel-static"
-    assert qr.recipe["weights"] == "int8 symmetric per-channel, GPTQ-rounded, bias absorbs the remaining error"
-    assert "int8" in qr.recipe["activations"] and "clamp-fused" in qr.recipe["activations"]
-    assert qr.recipe["float_layers"] == ["head"]
+    assert qr.manifest()["recipe"] == "pt2e-xnnpack-per-channel-static"
+    assert qr.manifest()["weights"] == "int8 symmetric per-channel, GPTQ-rounded, bias absorbs the remaining error"
+    assert "int8" in qr.manifest()["activations"] and "clamp-fused" in qr.manifest()["activations"]
+    assert list(qr.recipe.float_layers) == ["head"]
     assert qr.details["calibration_images"] == len(calib)
     # the head really stayed float: a float linear, no int8 weight feeding it
     lin = [n for n in qr.module.graph.nodes if n.target == torch.ops.aten.linear.default]
     assert len(lin) == 1 and lin[0].args[1].op == "get_attr"
-    pt = quantize_pt2e(m, ex, calib, backend="litert", per_channel=False)
-    assert pt.recipe["recipe"] == "pt2e-litert-per-tensor-static" and pt.recipe["float_layers"] == []
+    pt = quantize(m, ex, calib, QuantRecipe(backend="litert", per_channel=False))
+    assert pt.manifest()["recipe"] == "pt2e-litert-per-tensor-static" and list(pt.recipe.float_layers) == []
     # the manifest schema accepts the block
     jsonschema = pytest.importorskip("jsonschema")
     import json
@@ -83,7 +84,7 @@ def test_recipe_fields_and_layers(photos64):
     import edgekit
 
     schema = json.loads((Path(edgekit.__file__).parent / "schema" / "manifest.schema.json").read_text())
-    jsonschema.validate({**qr.recipe, "io": "float"}, schema["properties"]["quantization"])
+    jsonschema.validate(qr.manifest(), schema["properties"]["quantization"])
 
 
 @pytest.mark.parametrize("backend", ["litert", "xnnpack"])
@@ -95,25 +96,25 @@ def test_bias_correction_removes_the_mean_output_shift(photos64, backend):
     ex = (torch.from_numpy(calib[:1]),)
     ref = _run(m, held)
     before = {k: v.clone() for k, v in m.state_dict().items()}
-    fixed = quantize_pt2e(m, ex, calib, backend=backend, rounding="nearest")
+    fixed = quantize(m, ex, calib, QuantRecipe(backend=backend, rounding="nearest"))
     # the caller's module is left as it was (the captured graph shares its parameters)
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
-    assert fixed.recipe["weights"] == "int8 symmetric per-channel, bias-corrected"
-    plain = quantize_pt2e(m, ex, calib, backend=backend, bias_correction=False, rounding="nearest")
-    assert plain.details["bias_correction"] is None and "bias" not in plain.recipe["weights"]
+    assert fixed.manifest()["weights"] == "int8 symmetric per-channel, bias-corrected"
+    plain = quantize(m, ex, calib, QuantRecipe(backend=backend, bias_correction=False, rounding="nearest"))
+    assert plain.details["bias_correction"] is None and "bias" not in plain.manifest()["weights"]
     info = fixed.details["bias_correction"]
     assert info["layers"] == 4 and info["images"] == len(calib) and info["max_abs_delta"] > 0
     shift = lambda q: float(np.abs((_run(q.module, held) - ref).mean(0)).mean())  # noqa: E731
     assert shift(fixed) < 0.7 * shift(plain)
     # float layers keep their float weights: nothing to correct there
-    part = quantize_pt2e(m, ex, calib, backend=backend, float_layers=["head"], rounding="nearest")
+    part = quantize(m, ex, calib, QuantRecipe(backend=backend, float_layers=["head"], rounding="nearest"))
     assert part.details["bias_correction"]["layers"] == 3
 
 
 def _int8_weights(qr):
     """{conv/linear node name: (float weight, per-channel scale)} of a fold_quantize=False module."""
-    from edgekit.fx_params import value
-    from edgekit.fx_params import fake_quant_weights
+    from edgekit.quant.params import value
+    from edgekit.quant.params import fake_quant_weights
 
     return {n.name: (value(qr.module, q.args[0]).double(), value(qr.module, q.args[1]).double())
             for n, q in fake_quant_weights(qr.module).items()}
@@ -127,9 +128,9 @@ def test_gptq_rounding_lands_on_the_same_grid_and_lowers_the_layer_error(photos6
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
     before = {k: v.clone() for k, v in m.state_dict().items()}
-    g = quantize_pt2e(m, ex, calib, backend="litert", bias_correction=False)  # litert: keeps weight q/dq pairs
+    g = quantize(m, ex, calib, QuantRecipe(backend="litert", bias_correction=False))  # litert: keeps weight q/dq pairs
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
-    near = quantize_pt2e(m, ex, calib, backend="litert", bias_correction=False, rounding="nearest")
+    near = quantize(m, ex, calib, QuantRecipe(backend="litert", bias_correction=False, rounding="nearest"))
     info = g.details["weight_rounding"]
     assert info == {"method": "gptq", "layers": 4, "images": len(calib), "skipped": []}
     assert g.details["bias_correction"] is None and near.details["weight_rounding"] is None
@@ -153,9 +154,9 @@ def test_gptq_rounding_lands_on_the_same_grid_and_lowers_the_layer_error(photos6
     err = lambda w: float((F.conv2d(x, w - w_float, stride=2) ** 2).mean())  # noqa: E731
     assert err(gw[stem][0]) < 0.8 * err(w_near), (err(gw[stem][0]), err(w_near))
     # float layers keep their float weights: nothing to round there
-    part = quantize_pt2e(m, ex, calib, backend="litert", float_layers=["head"])
+    part = quantize(m, ex, calib, QuantRecipe(backend="litert", float_layers=["head"]))
     assert part.details["weight_rounding"]["layers"] == 3
-    assert part.recipe["weights"] == "int8 symmetric per-channel, GPTQ-rounded, bias absorbs the remaining error"
+    assert part.manifest()["weights"] == "int8 symmetric per-channel, GPTQ-rounded, bias absorbs the remaining error"
 
 
 def test_float_layer_after_an_int8_conv_still_lowers_to_xnnpack(photos64, tmp_path):
@@ -181,7 +182,7 @@ def test_float_layer_after_an_int8_conv_still_lowers_to_xnnpack(photos64, tmp_pa
     torch.manual_seed(0)
     m = Chain().eval()
     ex = (torch.from_numpy(calib[:1]),)
-    qr = quantize_pt2e(m, ex, calib, backend="xnnpack", float_layers=["b"])
+    qr = quantize(m, ex, calib, QuantRecipe(backend="xnnpack", float_layers=["b"]))
     lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
     left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
             if n.op == "call_function" and "delegate" not in str(n.target) and "getitem" not in str(n.target)]
@@ -194,13 +195,13 @@ def test_user_errors(photos64):
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
     with pytest.raises(UnknownNameError, match="xnnpack"):
-        quantize_pt2e(m, ex, calib, backend="xnnpak")
+        quantize(m, ex, calib, QuantRecipe(backend="xnnpak"))
     with pytest.raises(UnknownNameError, match="head"):
-        quantize_pt2e(m, ex, calib, float_layers=["haed"])
+        quantize(m, ex, calib, QuantRecipe(float_layers=["haed"]))
     with pytest.raises(ExportError, match="calibration"):
-        quantize_pt2e(m, ex, None)
+        quantize(m, ex, None, QuantRecipe())
     with pytest.raises(ExportError):
-        quantize_pt2e(m, ex, np.zeros((0, 3, 64, 64), np.float32))
+        quantize(m, ex, np.zeros((0, 3, 64, 64), np.float32), QuantRecipe())
 
 
 def test_clamp_fusion_moves_observer_after_relu6(photos64):
@@ -214,8 +215,8 @@ def test_clamp_fusion_moves_observer_after_relu6(photos64):
         return "quantize" in str(next(iter(conv.users)).target)
 
     # the clamp's effect alone (bias correction off in both)
-    fused = quantize_pt2e(m, ex, calib, fuse_clamp=True, bias_correction=False)
-    naive = quantize_pt2e(m, ex, calib, fuse_clamp=False, bias_correction=False)
+    fused = quantize(m, ex, calib, QuantRecipe(fuse_clamp=True, bias_correction=False))
+    naive = quantize(m, ex, calib, QuantRecipe(fuse_clamp=False, bias_correction=False))
     assert not q_after_stem(fused.module)  # conv -> hardtanh -> quantize (one observer, clamped range)
     assert q_after_stem(naive.module)  # conv -> quantize -> dequantize -> hardtanh (stock)
     err_f = np.abs(_run(fused.module, held) - ref).mean()
@@ -234,7 +235,7 @@ def test_int8_runs_in_executorch_and_litert(photos64, tmp_path):
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
 
-    qr = quantize_pt2e(m, ex, calib, backend="xnnpack")
+    qr = quantize(m, ex, calib, QuantRecipe(backend="xnnpack"))
     fq = _run(qr.module, held)
     lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
     left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
@@ -249,7 +250,7 @@ def test_int8_runs_in_executorch_and_litert(photos64, tmp_path):
 
     from edgekit.exporters.tflite import static_int8_flatbuffer
 
-    ql = quantize_pt2e(m, ex, calib, backend="litert")
+    ql = quantize(m, ex, calib, QuantRecipe(backend="litert"))
     it = Interpreter(model_content=static_int8_flatbuffer(ql, ex[0], "float"))
     it.allocate_tensors()
     i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
@@ -304,9 +305,8 @@ def test_guard_keeps_the_sensitive_layer_in_float(backend):
     held = rs.randn(16, 3, 16, 16).astype(np.float32)
     ex = (torch.from_numpy(calib[:1]),)
     # an agreement above 1 cannot be met: the guard must keep layers, most sensitive first
-    qr = guarded_quantize(m, ex, calib, eval_inputs=held, backend=backend, observer="minmax",
-                          min_agreement=1.01, max_float_layers=1)
-    assert qr.recipe["float_layers"] == ["c3"]
+    qr = guarded_quantize(m, ex, calib, QuantRecipe(backend=backend, observer="minmax", min_agreement=1.01, max_float_layers=1), eval_inputs=held)
+    assert list(qr.recipe.float_layers) == ["c3"]
     assert qr.details["sensitivity"][0][0] == "c3"
     before, after = qr.details["guard_history"]
     if backend == "litert":  # c3 reads c2's outlier channel unquantized: the error goes away
@@ -314,12 +314,12 @@ def test_guard_keeps_the_sensitive_layer_in_float(backend):
     else:  # XNNPACK: a float layer still reads its producer's int8 output (see float_inputs_allowed)
         assert after["float_layers"] == ["c3"] and after["kl"] < 0.9 * before["kl"]  # 0.81x measured
     # a reachable threshold keeps nothing in float
-    ok = guarded_quantize(m, ex, calib, eval_inputs=held, backend=backend, min_agreement=0.5)
-    assert ok.recipe["float_layers"] == [] and ok.agreement >= 0.5
+    ok = guarded_quantize(m, ex, calib, QuantRecipe(backend=backend, min_agreement=0.5), eval_inputs=held)
+    assert list(ok.recipe.float_layers) == [] and ok.agreement >= 0.5
 
 
 def test_guard_keeps_float_layers_only_for_a_measured_gain():
-    from edgekit.sensitivity import improves
+    from edgekit.quant.guard import improves
 
     assert improves(0.96, 0.0030, 0.92, 0.0010)      # more agreement wins, whatever the KL
     assert improves(0.96, 0.0010, 0.96, 0.0020)      # a tie is broken by KL
@@ -333,15 +333,15 @@ def test_gptq_rounds_each_layer_on_the_inputs_the_int8_model_gives_it(photos64):
     with the EARLIER layers already rounded. Redo the pointwise conv's rounding by hand from the
     final fake-quant model's inputs: the same integers and the same compensated bias come out
     (they would not if the walk had used the earlier layers' nearest-rounded weights)."""
-    from edgekit.fx_params import value
-    from edgekit.fx_params import fake_quant_weights
-    from edgekit.weight_rounding import _grid, _patches, gptq
+    from edgekit.quant.params import value
+    from edgekit.quant.params import fake_quant_weights
+    from edgekit.quant.rounding import _grid, _patches, gptq
 
     calib, _ = photos64
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
-    g = quantize_pt2e(m, ex, calib, backend="litert")
-    near = quantize_pt2e(m, ex, calib, backend="litert", bias_correction=False, rounding="nearest")
+    g = quantize(m, ex, calib, QuantRecipe(backend="litert"))
+    near = quantize(m, ex, calib, QuantRecipe(backend="litert", bias_correction=False, rounding="nearest"))
     pw = lambda gm: [n for n in fake_quant_weights(gm) if n.args[1].meta and node_layer_is(n, "pw")][0]  # noqa: E731
     node_g, node_n = pw(g.module), pw(near.module)
     w0 = value(near.module, node_n.args[1].args[0].args[0]).double()  # the float (BN-folded) weights
@@ -373,7 +373,7 @@ def test_gptq_rounds_each_layer_on_the_inputs_the_int8_model_gives_it(photos64):
 
 
 def node_layer_is(node, name: str) -> bool:
-    from edgekit.quantize import node_layer
+    from edgekit.quant.graph import node_layer
 
     return node_layer(node) == name
 
@@ -381,7 +381,7 @@ def node_layer_is(node, name: str) -> bool:
 def test_gptq_falls_back_to_nearest_where_the_hessian_cannot_be_factored(photos64, monkeypatch):
     """A layer whose H cannot be factored keeps nearest rounding and is listed as skipped; the
     quantization itself goes on."""
-    import edgekit.weight_rounding as wr
+    import edgekit.quant.rounding as wr
 
     def fail(*a, **k):
         raise torch.linalg.LinAlgError("not positive-definite")
@@ -390,7 +390,7 @@ def test_gptq_falls_back_to_nearest_where_the_hessian_cannot_be_factored(photos6
     calib, held = photos64
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
-    qr = quantize_pt2e(m, ex, calib, backend="xnnpack")
+    qr = quantize(m, ex, calib, QuantRecipe(backend="xnnpack"))
     info = qr.details["weight_rounding"]
     assert info["layers"] == 0 and len(info["skipped"]) == 4
     assert np.isfinite(_run(qr.module, held)).all()
@@ -399,14 +399,14 @@ def test_gptq_falls_back_to_nearest_where_the_hessian_cannot_be_factored(photos6
 @pytest.mark.parametrize("backend", ["litert", "xnnpack", "onnx"])
 def test_the_head_writes_float_logits(photos64, backend):
     """The layer that writes the output keeps int8 weights but no int8 rounding of the logits
-    (edgekit.quantizer.float_output_annotation); float_output=False is the old all-int8 recipe."""
+    (edgekit.quant.annotate.float_output_annotation); float_output=False is the old all-int8 recipe."""
     calib, held = photos64
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
-    fo = quantize_pt2e(m, ex, calib, backend=backend)
-    i8 = quantize_pt2e(m, ex, calib, backend=backend, float_output=False)
-    assert fo.recipe["float_output_layers"] == ["head"] and i8.recipe["float_output_layers"] == []
-    assert "output layer head" in fo.recipe["activations"] and "output layer" not in i8.recipe["activations"]
+    fo = quantize(m, ex, calib, QuantRecipe(backend=backend))
+    i8 = quantize(m, ex, calib, QuantRecipe(backend=backend, float_output=False))
+    assert list(fo.float_output_layers) == ["head"] and list(i8.float_output_layers) == []
+    assert "output layer head" in fo.manifest()["activations"] and "output layer" not in i8.manifest()["activations"]
 
     def producer(qr):  # what writes the graph output
         out = next(n for n in qr.module.graph.nodes if n.op == "output")
@@ -428,8 +428,8 @@ def test_the_head_writes_float_logits(photos64, backend):
         assert np.abs(requant - y8).max() <= 1e-5 + 1e-3 * s_
         assert np.abs(yf - y8).max() > 0.05 * s_  # and the float ones really are off that grid
     # an int8 model output (TFLite --io int8) keeps the head int8: the guard turns it off
-    g = guarded_quantize(m, ex, calib, backend=backend, int8_edges=True, max_float_layers=0)
-    assert g.recipe["float_output_layers"] == []
+    g = guarded_quantize(m, ex, calib, QuantRecipe(backend=backend, io="int8", max_float_layers=0))
+    assert list(g.float_output_layers) == []
 
 
 def test_hybrid_head_weights_are_the_int8_values_of_the_quantized_module(photos64):
@@ -443,10 +443,10 @@ def test_hybrid_head_weights_are_the_int8_values_of_the_quantized_module(photos6
     calib, _ = photos64
     m = _tiny()
     ex = (torch.from_numpy(calib[:1]),)
-    ql = quantize_pt2e(m, ex, calib, backend="litert")
+    ql = quantize(m, ex, calib, QuantRecipe(backend="litert"))
     (ints, scales), = head_weights(ql.module, ["head"])
     assert ints.dtype == np.int8 and ints.shape == (10, 16) and scales.shape == (10,)
-    raw = bytes(litert_torch.convert(ql.module, ex, quant_config=ql.litert_quant_config()).model_content())
+    raw = bytes(litert_torch.convert(ql.module, ex, quant_config=ql.converter_config()).model_content())
     out, n = hybrid_weights(raw, [(ints, scales)])
     assert n == 1 and len(out) < len(raw)  # 640 float32 weight bytes became 160 int8 ones (+ the scales)
     model = schema.ModelT.InitFromPackedBuf(bytearray(out), 0)
@@ -464,9 +464,9 @@ def test_hybrid_head_weights_are_the_int8_values_of_the_quantized_module(photos6
     assert hybrid_weights(raw, [(ints, scales / 4)])[1] == 0
     # nearest rounding: the converter keeps the unrounded float weights (it drops the fake-quant of
     # a float-output layer); the stored int8 ones are still the module's
-    qn = quantize_pt2e(m, ex, calib, backend="litert", rounding="nearest")
+    qn = quantize(m, ex, calib, QuantRecipe(backend="litert", rounding="nearest"))
     (ints_n, scales_n), = head_weights(qn.module, ["head"])
-    raw_n = bytes(litert_torch.convert(qn.module, ex, quant_config=qn.litert_quant_config()).model_content())
+    raw_n = bytes(litert_torch.convert(qn.module, ex, quant_config=qn.converter_config()).model_content())
     out_n, n_n = hybrid_weights(raw_n, [(ints_n, scales_n)])
     t_n = schema.ModelT.InitFromPackedBuf(bytearray(out_n), 0)
     sg_n = t_n.subgraphs[0]

@@ -43,7 +43,7 @@ def effnet_folds(photos_dir, photo_labels):
 
 def _check_pooled(runs):
     """runs: [(fp32 logits, int8 logits, labels)] of both folds."""
-    from edgekit.sensitivity import kl_to_float
+    from edgekit.quant.measure import kl_to_float
 
     ref, out, y = (np.concatenate(a) for a in zip(*runs))
     flips = ref.argmax(1) != out.argmax(1)
@@ -65,13 +65,13 @@ def test_effnet_int8_executorch_fidelity(effnet_folds, tmp_path):
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
 
-    from edgekit.quantize import quantize_pt2e
+    from edgekit.quant import QuantRecipe, quantize
 
     m, folds = effnet_folds
     runs = []
     for k, (xc, xe, y, ref) in enumerate(folds):
         ex = (torch.from_numpy(xc[:1]),)
-        qr = quantize_pt2e(m, ex, xc, backend="xnnpack")
+        qr = quantize(m, ex, xc, QuantRecipe(backend="xnnpack"))
         lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
         pte = tmp_path / f"effnet_int8_{k}.pte"
         pte.write_bytes(lowered.to_executorch().buffer)
@@ -86,13 +86,13 @@ def test_effnet_int8_litert_fidelity(effnet_folds):
     from ai_edge_litert.interpreter import Interpreter
 
     from edgekit.exporters.tflite import static_int8_flatbuffer
-    from edgekit.quantize import quantize_pt2e
+    from edgekit.quant import QuantRecipe, quantize
 
     m, folds = effnet_folds
     runs = []
     for xc, xe, y, ref in folds:
         ex = (torch.from_numpy(xc[:1]),)
-        qr = quantize_pt2e(m, ex, xc, backend="litert")
+        qr = quantize(m, ex, xc, QuantRecipe(backend="litert"))
         it = Interpreter(model_content=static_int8_flatbuffer(qr, ex[0], "float"), num_threads=1)
         it.allocate_tensors()
         i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
@@ -110,13 +110,12 @@ def test_effnet_int8_litert_fidelity(effnet_folds):
 def test_naive_pt2e_misses_the_goal(effnet_folds):
     """The stock recipe (observer shared across ReLU6) is what loses the points: keep the
     regression visible so the fix cannot silently disappear."""
-    from edgekit.quantize import quantize_pt2e
+    from edgekit.quant import QuantRecipe, quantize
 
     m, folds = effnet_folds
     xc, xe, y, ref = folds[0]
     ex = (torch.from_numpy(xc[:1]),)
-    naive = quantize_pt2e(m, ex, xc, backend="xnnpack", fuse_clamp=False, bias_correction=False, rounding="nearest",
-                          float_output=False)
+    naive = quantize(m, ex, xc, QuantRecipe(backend="xnnpack", fuse_clamp=False, bias_correction=False, rounding="nearest", float_output=False))
     with torch.no_grad():
         out = np.concatenate([naive.module(torch.from_numpy(xe[i : i + 1])).numpy() for i in range(len(xe))])
     assert (ref.argmax(1) == out.argmax(1)).mean() < 0.95

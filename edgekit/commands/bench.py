@@ -110,7 +110,7 @@ def run(args) -> int:
 
 def write_outputs(doc: dict, args) -> int:
     from ..bench_output import format_table, to_csv
-    from ..manifest import atomic_write_text
+    from ..files import write_text
 
     text = json.dumps(doc, indent=2) + "\n"
     if args.json == "-":
@@ -119,9 +119,9 @@ def write_outputs(doc: dict, args) -> int:
     else:
         sys.stdout.write(format_table(doc))
         if args.json:
-            atomic_write_text(Path(args.json), text)
+            write_text(Path(args.json), text)
     if args.csv:
-        atomic_write_text(Path(args.csv), to_csv(doc))
+        write_text(Path(args.csv), to_csv(doc))
     if args.plot:
         from ..bench_plot import write_plot
 

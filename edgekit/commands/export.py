@@ -20,7 +20,7 @@ def register(sub) -> None:
                         "tflite) | weight (weight-only, tflite/coreml)")
     p.add_argument("--int8-io", action="store_true",
                    help="tflite static int8: int8 input/output tensors (default: float in, float out)")
-    from ..sensitivity import MAX_FLOAT_LAYERS, MIN_AGREEMENT
+    from ..quant.recipe import MAX_FLOAT_LAYERS, MIN_AGREEMENT
 
     p.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT, metavar="A",
                    help="static int8 accuracy guard: top-1 agreement with float wanted on held-out calibration "
@@ -142,7 +142,7 @@ def run(args) -> int:
         for a in (result if isinstance(result, list) else [result]):
             if a.target in TRAIN_EXPORTERS:
                 a.manifest["trainable_head"] = add_trainable_head(
-                    a.path, weights=args.weights, calib=args.calib, calib_count=args.calib_count,
+                    a, weights=args.weights, calib=args.calib, calib_count=args.calib_count,
                     calib_seed=args.calib_seed, batch=args.train_batch, max_classes=args.max_classes,
                     verify=not args.no_verify, log=lambda s: print(s, file=sys.stderr, flush=True))
     if isinstance(result, list):

@@ -6,7 +6,7 @@ are correlated. Following OBQ/GPTQ (Frantar et al. 2022), each layer's weights a
 input column at a time, and each column's rounding error is pushed onto the columns not yet
 rounded, weighted by the inverse Hessian H = X X^T of the layer's inputs X. The bias is one more
 column, fed a constant 1, that is never rounded: it absorbs the mean of what is left, so this
-also does what edgekit/bias_correction.py does for nearest rounding.
+also does what edgekit/quant/bias.py does for nearest rounding.
 
 Layers are done in graph order on the fake-quant module, and X is each layer's input AS THE
 INT8 MODEL SEES IT (quantized activations, earlier layers already rounded): the rounding is
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fx_params import copy_prepared, fake_quant_weights, get_tensor, replace_tensor, stepwise_runs, value
+from .params import copy_prepared, fake_quant_weights, get_tensor, replace_tensor, stepwise_runs, value
 
 INFO_KEY = "edgekit_weight_rounding"  # GraphModule.meta: what round_weights did (for the recipe)
 # Damping: DAMP x the MEDIAN of H's diagonal is added to that diagonal. It keeps H invertible where

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fx_params import copy_prepared, fake_quant_weights, get_tensor, replace_tensor, value
+from .params import copy_prepared, fake_quant_weights, get_tensor, replace_tensor, value
 
 INFO_KEY = "edgekit_bias_correction"  # GraphModule.meta: what correct_biases did (for the recipe)
 
 
-def _correctable(gm) -> dict:
+def correctable(gm) -> dict:
     """{weighted node: float weight node} for conv/linear nodes whose weight is int8 fake-quant and
     whose bias is a get_attr tensor."""
     return {n: q.args[0] for n, q in fake_quant_weights(gm).items()
@@ -65,7 +65,7 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     gm = convert_pt2e(copy_prepared(prepared), fold_quantize=False)
-    nodes = _correctable(gm)
+    nodes = correctable(gm)
     calib = np.asarray(calib, np.float32)
     means = channel_means(gm, {n.name for n in nodes}, calib, batch) if nodes else {}
     done, biggest = 0, 0.0
@@ -95,7 +95,7 @@ def correct_biases(prepared, calib: np.ndarray, batch: int = 1) -> dict:
 
 def shift_bias(root, target: str, delta):
     """Add `delta` to the bias tensor at the dotted attribute `target` of `root` (a new tensor; the
-    original is remembered, see edgekit/fx_params.py). Returns the old tensor, or None where there
+    original is remembered, see edgekit/quant/params.py). Returns the old tensor, or None where there
     is no tensor of that shape."""
     old = get_tensor(root, target)
     if old is None or getattr(old, "shape", None) != delta.shape:

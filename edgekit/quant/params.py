@@ -8,6 +8,8 @@ original weight and bias back (`restore_for`). The meta dict survives deepcopy a
 """
 from __future__ import annotations
 
+from .graph import is_weighted, qdq_source
+
 ORIGINALS_KEY = "edgekit_original_params"  # GraphModule.meta: {attribute: tensor before any edit}
 
 
@@ -28,13 +30,10 @@ def value(gm, node):
 def fake_quant_weights(gm) -> dict:
     """{conv/linear node: its weight's quantize node} of a converted (fold_quantize=False) module,
     for the layers whose weight is fake-quantized from a get_attr tensor."""
-    from .quantize import _is_weighted
-    from .sensitivity import _qdq_source
-
     out = {}
     for n in gm.graph.nodes:
-        if _is_weighted(n) and len(n.args) > 1:
-            w = _qdq_source(n.args[1])
+        if is_weighted(n) and len(n.args) > 1:
+            w = qdq_source(n.args[1])
             if w is not None and getattr(w, "op", None) == "get_attr":
                 out[n] = n.args[1].args[0]
     return out
@@ -74,11 +73,9 @@ def restore_for(gm, node) -> None:
     bias back: a layer that runs with float weights has no rounding to correct."""
     import torch.fx
 
-    from .sensitivity import _qdq_source
-
     originals = gm.meta.get(ORIGINALS_KEY) or {}
     w = node.args[1] if len(node.args) > 1 else None
-    w = _qdq_source(w) or w
+    w = qdq_source(w) or w
     for p in (w, node.args[2] if len(node.args) > 2 else None):
         if isinstance(p, torch.fx.Node) and p.op == "get_attr" and p.target in originals:
             replace_tensor(gm, p.target, originals[p.target], remember=False)
