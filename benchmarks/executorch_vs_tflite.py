@@ -3,14 +3,14 @@
 For each model (random weights, the card's input size) this lowers three artifacts from one
 torch.export capture:
   et_before  ExecuTorch, plain XnnpackPartitioner (what executorch 1.5.1 gives by default)
-  et_after   ExecuTorch through exporters/_xnnpack.prepare_program (im2col -> XNNPACK GEMM)
+  et_after   ExecuTorch through exporters/xnnpack_lowering.prepare_program (im2col -> XNNPACK GEMM)
   tflite     litert-torch conversion, run by ai_edge_litert's Interpreter (XNNPACK delegate)
 then runs them interleaved in one process (so CPU contention hits all three alike) and
 reports p50 wall latency, p50 thread-CPU time (1 thread: the time the calling thread actually
 ran, robust when other processes share the CPU) and the ET/TFLite ratios.
 
-    .venv/bin/python benchmarks/executorch_vs_tflite.py                 # resnet18, mobilenet_v3_small, efficientnet_lite0
-    .venv/bin/python benchmarks/executorch_vs_tflite.py --models all --threads 1 2 --iters 30
+    python -m benchmarks.executorch_vs_tflite                 # resnet18, mobilenet_v3_small, efficientnet_lite0
+    python -m benchmarks.executorch_vs_tflite --models all --threads 1 2 --iters 30
 
 Writes benchmarks/results/executorch_vs_tflite.json and .md.
 """
@@ -35,7 +35,7 @@ def build_artifacts(name: str, workdir: Path, reuse: bool = False) -> dict:
     import torch
     from executorch.exir import to_edge_transform_and_lower
 
-    from edgekit.exporters import _xnnpack
+    from edgekit.exporters import xnnpack_lowering
     from edgekit.zoo import create_model
 
     torch.manual_seed(0)
@@ -54,7 +54,7 @@ def build_artifacts(name: str, workdir: Path, reuse: bool = False) -> dict:
     paths, info = {}, {"input_size": size}
 
     def lower(program, tag):
-        edge = to_edge_transform_and_lower(program, partitioner=_xnnpack.partitioners("fp32"))
+        edge = to_edge_transform_and_lower(program, partitioner=xnnpack_lowering.partitioners("fp32"))
         left = [str(n.target) for n in edge.exported_program().graph.nodes
                 if n.op == "call_function" and "executorch_call_delegate" not in str(n.target)
                 and "getitem" not in str(n.target)]
@@ -65,7 +65,7 @@ def build_artifacts(name: str, workdir: Path, reuse: bool = False) -> dict:
 
     t = time.perf_counter()
     paths["et_before"] = lower(ep, "et_before")
-    prepared = _xnnpack.prepare_program(ep, "fp32")
+    prepared = xnnpack_lowering.prepare_program(ep, "fp32")
     paths["et_after"] = lower(prepared, "et_after")
     info["prepare_s"] = round(time.perf_counter() - t, 1)
 

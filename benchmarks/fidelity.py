@@ -1,7 +1,7 @@
 """int8 fidelity: model x target -> fp32 top-1, int8 top-1, int8-vs-fp32 top-1 agreement, and
 export seconds, measured on real photos NOT used for calibration.
 
-    .venv/bin/python benchmarks/fidelity.py [--models efficientnet_lite0,resnet18]
+    python -m benchmarks.fidelity [--models efficientnet_lite0,resnet18]
         [--targets executorch,tflite,onnx] [--calib-count 100] [--seed 0] [--weights imagenet]
 
 The 200 photos of shared/data/imagenet-sample-200 are split by edgekit's own calibration draw

@@ -1,16 +1,16 @@
 """How often do corrupt artifacts crash the native runtimes, and does edgekit keep the caller alive?
 
-For each format, N mutated copies of a tiny real artifact (tests/_fuzz.py: truncations, bit
+For each format, N mutated copies of a tiny real artifact (benchmarks/fuzzcases.py: truncations, bit
 flips, smashed offsets, inserted/deleted bytes...) go through three paths:
   raw        the runtime's own loader + one run, no edgekit validation, in a worker process:
              a worker death is what would have killed an unprotected caller (native crash)
-  validated  edgekit's static validation (runtimes/validate.py) first: how many files it
+  validated  edgekit's static validation (runtimes/readers/) first: how many files it
              rejects, and how many of the raw crashes it already stops
   edgekit    edgekit.load(path).run(zeros) in THIS process (validation + probe worker): every
              outcome must be success or an EdgekitError; finishing at all shows no crash
 
 Writes benchmarks/results/fuzz_artifacts.json and .md and prints the markdown table.
-Usage: python benchmarks/fuzz_artifacts.py [--count 200] [--formats tflite,onnx,executorch,coreml]"""
+Usage: python -m benchmarks.fuzz_artifacts [--count 200] [--formats tflite,onnx,executorch,coreml]"""
 from __future__ import annotations
 
 import argparse
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 
 FILES = {"tflite": "tiny.tflite", "onnx": "tiny.onnx", "executorch": "tiny.pte", "coreml": "tiny.mlpackage"}
 
@@ -32,11 +31,11 @@ FILES = {"tflite": "tiny.tflite", "onnx": "tiny.onnx", "executorch": "tiny.pte",
 def run_format(fmt: str, count: int, work: Path, seed: int) -> dict:
     import numpy as np
 
-    from _artifacts import cached_build
-    from _fuzz import mutations
+    from .tiny import cached_build
+    from .fuzzcases import mutations
     from edgekit.errors import EdgekitError
     from edgekit.runtimes import inspect, load, probe
-    from edgekit.runtimes.validate import validate
+    from edgekit.runtimes.readers import validate
 
     src = cached_build() / FILES[fmt]
     muts = mutations(src, work / fmt, count, seed=seed)

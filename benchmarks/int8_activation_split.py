@@ -9,7 +9,7 @@ is that quantizer's own share. With --int8-logits the head writes int8 logits (t
 the float-output head, edgekit.quant.annotate.float_output_annotation): that is the run that showed
 the logits' rounding as the largest share by far.
 
-    .venv/bin/python benchmarks/int8_activation_split.py [--split odd-even] [--int8-logits]
+    python -m benchmarks.int8_activation_split [--split odd-even] [--int8-logits]
 Writes benchmarks/results/int8_activation_split.json and .md (~10 min per run on 1 thread here)."""
 from __future__ import annotations
 
@@ -17,19 +17,17 @@ import argparse
 import copy
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_results  # noqa: E402
-from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
+from .output import write_results
+from .photos import PHOTOS, build, photo_split
 
-from edgekit.quant import QuantRecipe  # noqa: E402
-from edgekit.quant.calibrate import convert, prepare_calibrated  # noqa: E402
-from edgekit.quant.graph import bypass_pairs, qdq_pairs  # noqa: E402
-from edgekit.quant.measure import run_batches  # noqa: E402
-from edgekit.quant.params import copy_prepared  # noqa: E402
+from edgekit.quant import QuantRecipe
+from edgekit.quant.calibrate import convert, prepare_calibrated
+from edgekit.quant.graph import bypass_pairs, qdq_pairs
+from edgekit.quant.measure import run_batches
+from edgekit.quant.params import copy_prepared
 
 
 def only_pair(base, keep: int | None):
@@ -58,7 +56,7 @@ def main(argv=None) -> int:
     base = bypass_pairs(convert(copy_prepared(prepared), "xnnpack", fold=False), "channel")
 
     def kl(g) -> float:
-        return _kl(ref, run_batches(g, xe))
+        return kl(ref, run_batches(g, xe))
 
     floor = kl(only_pair(base, None))
     rows = []

@@ -13,26 +13,24 @@ matched to fp32, layer by layer, every downstream layer seeing the corrected out
 correction data-free-quantization papers describe). Real ImageNet weights, the two folds of
 benchmarks/int8_fidelity.py (100 calibration photos, 100 other photos each).
 
-    .venv/bin/python benchmarks/int8_error_budget.py
+    python -m benchmarks.int8_error_budget
 Writes benchmarks/results/int8_error_budget.json and .md."""
 from __future__ import annotations
 
 import copy
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_results  # noqa: E402
-from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
+from .output import write_results
+from .photos import PHOTOS, kl, build, photo_split
 
-from edgekit.quant import QuantRecipe  # noqa: E402
-from edgekit.quant.calibrate import convert  # noqa: E402
-from edgekit.quant.graph import bypass_pairs  # noqa: E402
-from edgekit.quant.measure import run_batches  # noqa: E402
-from edgekit.quant.params import copy_prepared  # noqa: E402
+from edgekit.quant import QuantRecipe
+from edgekit.quant.calibrate import convert
+from edgekit.quant.graph import bypass_pairs
+from edgekit.quant.measure import run_batches
+from edgekit.quant.params import copy_prepared
 
 
 def simulate(prepared, x: np.ndarray, bypass=None) -> np.ndarray:
@@ -117,7 +115,7 @@ def main() -> int:
                  (f"empirical sequential bias correction ({BIAS_CORRECTION_IMAGES} images)", emp, None)]
         for name, prep, bypass in cases:
             y = simulate(prep, xe, bypass)
-            rows.append({"split": split, "variant": name, "kl": round(_kl(ref, y), 5),
+            rows.append({"split": split, "variant": name, "kl": round(kl(ref, y), 5),
                          "flips": int((ref.argmax(1) != y.argmax(1)).sum()), "n_eval": len(xe)})
             print(split, name, rows[-1]["kl"], rows[-1]["flips"], file=sys.stderr, flush=True)
     variants = list(dict.fromkeys(r["variant"] for r in rows))

@@ -21,7 +21,7 @@ random weights whose BatchNorm statistics are re-estimated on the calibration ph
 activation ranges are those of real images); their top-1 against labels is meaningless and is
 reported only to show that; agreement and cosine are the fidelity numbers.
 
-    .venv/bin/python benchmarks/int8_fidelity.py [--models efficientnet_lite0,resnet18]
+    python -m benchmarks.int8_fidelity [--models efficientnet_lite0,resnet18]
         [--runtimes executorch,tflite] [--recipes naive,clamp,bias-corrected,gptq-int8-logits,edgekit,guarded]
         [--splits even-odd,odd-even,export] [--n-calib 100] [--n-eval 100] [--views 10]
 
@@ -35,23 +35,17 @@ Writes benchmarks/results/int8_fidelity.json and .md (merging with rows already 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-PHOTOS = Path(os.environ.get("EDGEKIT_SHARED", REPO.parent / "shared")) / "data" / "imagenet-sample-200"
+from .photos import PHOTOS, REPO, SPLITS, bn_recalibrate, build, fp32_margin, kl, photo_split  # noqa: F401
+
 RESULTS = REPO / "benchmarks" / "results"
-
-
-SPLITS = ("even-odd", "odd-even", "export")
 CONFIDENT = 0.05  # fp32 top-1 minus top-2 softmax probability: below it fp32 itself is nearly a coin flip
 TABLE_NOTE = (
     "agreement: int8 top-1 == fp32 top-1 on held-out photos. KL: mean KL(fp32 softmax || int8 softmax), "
@@ -61,59 +55,6 @@ TABLE_NOTE = (
     "gptq-int8-logits = clamp + GPTQ weight rounding, bias free; edgekit = the same with a float-output head (int8 "
     "weights, float logits; the export default, without the guard); bias-corrected-float-head = bias-corrected with that "
     "head; guarded = edgekit + accuracy guard (it holds out a quarter of the calibration photos).")
-
-
-def photo_split(split: str = "even-odd"):
-    """(calibration files, evaluation files, labels). even-odd / odd-even: the two halves of the
-    sorted file list, each calibrating for the other (two folds: every photo is evaluated once,
-    never by a model calibrated on it). export: the draw `edgekit export --calib` makes (100
-    photos, seed 0) and the photos it did not draw."""
-    with open(PHOTOS / "labels.csv", newline="") as f:
-        rows = {r["file"]: int(r["class_index"]) for r in csv.DictReader(f)}
-    files = sorted(rows)
-    if split == "export":
-        import random
-
-        from edgekit.calib import find_images
-
-        found = find_images(PHOTOS)
-        chosen = sorted(random.Random(0).sample(found, 100))  # as edgekit.calib.load_calibration
-        names = {Path(p).name for p in chosen}
-        return [f for f in files if f in names], [f for f in files if f not in names], rows
-    if split not in SPLITS:
-        raise SystemExit(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
-    even, odd = files[0::2], files[1::2]
-    return (even, odd, rows) if split == "even-odd" else (odd, even, rows)
-
-
-def build(name: str, calib_x: np.ndarray | None = None):
-    """(model, preprocessing spec, weights note)."""
-    import torch
-
-    from edgekit import zoo
-
-    real = name.startswith("efficientnet_lite")
-    torch.manual_seed(0)
-    m = zoo.create_model(name, weights="imagenet" if real else None)
-    c = m.card
-    spec = {"resize": c.resize, "crop": c.crop, "interpolation": c.interpolation, "mean": list(c.mean), "std": list(c.std)}
-    if real:
-        return m.eval(), spec, "real ImageNet weights"
-    return m, spec, "random init (seed 0), BatchNorm stats re-estimated on the calibration photos"
-
-
-def bn_recalibrate(m, x: np.ndarray):
-    import torch
-
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-            mod.reset_running_stats()
-            mod.momentum = None  # cumulative average over all calibration photos
-    m.train()
-    with torch.no_grad():
-        for i in range(0, len(x), 10):
-            m(torch.from_numpy(x[i : i + 10]))
-    return m.eval()
 
 
 def lower_executorch(module, example, path: Path):
@@ -144,19 +85,6 @@ def lower_tflite(qr, example, path: Path):
 
     path.write_bytes(static_int8_flatbuffer(qr, example[0], "float"))
     return []
-
-
-def _fp32_margin(ref: np.ndarray) -> np.ndarray:
-    z = ref - ref.max(1, keepdims=True)
-    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-    s = np.sort(p, 1)
-    return s[:, -1] - s[:, -2]
-
-
-def _kl(ref: np.ndarray, y: np.ndarray) -> float:
-    from edgekit.quant.measure import kl_to_float
-
-    return kl_to_float(ref, y)
 
 
 def view_sizes(spec: dict, views: int) -> list:
@@ -190,7 +118,7 @@ def view_stats(ref: np.ndarray, y: np.ndarray, n_photos: int) -> dict:
     """Agreement over photo x view inputs (photo-major), with what write() pools across folds."""
     agree = ref.argmax(1) == y.argmax(1)
     per_photo = agree.reshape(n_photos, -1)
-    margin = _fp32_margin(ref)
+    margin = fp32_margin(ref)
     lo, hi = photo_bootstrap(agree, n_photos)
     return {"n": int(len(agree)), "agreements": int(agree.sum()), "agreement": round(float(agree.mean()), 4),
             "interval": [round(lo, 4), round(hi, 4)],
@@ -198,7 +126,7 @@ def view_stats(ref: np.ndarray, y: np.ndarray, n_photos: int) -> dict:
             "n_confident": int((margin >= CONFIDENT).sum()),
             "agreement_confident": round(float(agree[margin >= CONFIDENT].mean()), 4),
             "flip_fp32_margin_max": round(float(margin[~agree].max()), 4) if (~agree).any() else None,
-            "kl": round(_kl(ref, y), 5),
+            "kl": round(kl(ref, y), 5),
             "per_photo_agreements": [int(k) for k in per_photo.sum(1)]}
 
 
@@ -242,7 +170,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
         y = run_artifact(path, xe)
         y_v = run_artifact(path, xv) if xv is not None else None
     cos = np.sum(ref * y, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(y, axis=1))
-    margin = _fp32_margin(ref)
+    margin = fp32_margin(ref)
     flips = np.flatnonzero(ref.argmax(1) != y.argmax(1))
     confident = margin >= CONFIDENT
     return {
@@ -255,7 +183,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
         "agreement_confident": round(float((ref.argmax(1) == y.argmax(1))[confident].mean()), 4) if confident.any() else None,
         "n_confident": int(confident.sum()),
         "flip_fp32_margins": [round(float(margin[i]), 4) for i in flips],
-        "kl": round(_kl(ref, y), 5),
+        "kl": round(kl(ref, y), 5),
         "cosine_mean": round(float(cos.mean()), 5),
         "float_layers": qr.recipe["float_layers"],
         "guard_agreement": qr.agreement,

@@ -9,20 +9,18 @@ simulated in PyTorch (convert_pt2e fold_quantize=False). A layer kept in float h
 and, where only float layers read it, a float input; its OUTPUT stays int8 wherever an int8 layer
 reads it, so activation rounding, most of what is left (int8_activation_split.py), mostly remains.
 
-    .venv/bin/python benchmarks/int8_float_layer_curve.py [--splits odd-even] [--max-layers 10]
+    python -m benchmarks.int8_float_layer_curve [--splits odd-even] [--max-layers 10]
 Writes benchmarks/results/int8_float_layer_curve.json and .md."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_results  # noqa: E402
-from int8_fidelity import PHOTOS, _fp32_margin, build, photo_split  # noqa: E402
+from .output import write_results
+from .photos import PHOTOS, fp32_margin, build, photo_split
 
 N_RANK = 40  # calibration photos the ranking is measured on
 
@@ -48,7 +46,7 @@ def curve(split: str, max_layers: int) -> dict:
     t0 = time.time()
     ranking = layer_sensitivity(unfolded, quantizable_layers(unfolded), xc[:N_RANK], ref_rank)
     rank_s = time.time() - t0
-    margin = _fp32_margin(ref)
+    margin = fp32_margin(ref)
     rows = []
     for k in range(max_layers + 1):
         chosen = [name for name, _ in ranking[:k]]

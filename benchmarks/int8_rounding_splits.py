@@ -9,7 +9,7 @@ is simulated in PyTorch (convert_pt2e, fold_quantize=False), as in int8_error_bu
 real-runtime numbers are in int8_fidelity.py. Both recipes round the logits to int8 (float_output=False:
 the rows were measured before the float-output head became the default, and stay comparable).
 
-    .venv/bin/python benchmarks/int8_rounding_splits.py [--seeds 1,2,3] [--threads 1]
+    python -m benchmarks.int8_rounding_splits [--seeds 1,2,3] [--threads 1]
 Writes benchmarks/results/int8_rounding_splits.json and .md, keeping the rows of earlier runs at
 other seeds or thread counts (the thread count changes the float sums of calibration, so it is
 part of a row's key: it shows how much of a flip count is noise)."""
@@ -19,14 +19,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import RESULTS, write_results  # noqa: E402
-from int8_error_budget import simulate  # noqa: E402
-from int8_fidelity import PHOTOS, _kl, build, photo_split  # noqa: E402
+from .output import RESULTS, write_results
+from .int8_error_budget import simulate
+from .photos import PHOTOS, kl, build, photo_split
 
 RECIPES = {"nearest + bias correction": "nearest", "GPTQ (edgekit default)": "gptq"}
 
@@ -61,7 +59,7 @@ def main(argv=None) -> int:
                                                 QuantRecipe(rounding=rounding, float_output=False))  # int8 logits
             t_q = time.time() - t
             y = simulate(prepared, x[ev])
-            rows.append({"seed": seed, "threads": args.threads, "recipe": name, "kl": round(_kl(ref, y), 5),
+            rows.append({"seed": seed, "threads": args.threads, "recipe": name, "kl": round(kl(ref, y), 5),
                          "flips": int((ref.argmax(1) != y.argmax(1)).sum()), "n_eval": len(ev),
                          "quantize_s": round(t_q, 1)})
             print(rows[-1], file=sys.stderr, flush=True)

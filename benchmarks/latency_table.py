@@ -17,7 +17,7 @@ other processes; with 1 thread the inference runs on the calling thread, so its 
 (thread_cpu_p50_ms) is also recorded as a load-independent figure, and the 1-minute load average
 is saved with each cell.
 
-    python benchmarks/latency_table.py --models mobilenet_v3_small efficientnet_lite0 --targets tflite executorch
+    python -m benchmarks.latency_table --models mobilenet_v3_small efficientnet_lite0 --targets tflite executorch
 """
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _artifacts import REPO, ensure_artifact  # noqa: E402
+from .artifacts import REPO, ensure_artifact
 
 RESULTS = REPO / "benchmarks" / "results"
 JSON_PATH, MD_PATH = RESULTS / "latency.json", RESULTS / "latency.md"
@@ -148,7 +147,7 @@ def artifact_cell(model_name: str, target: str, precision: str, threads: int, ar
         runtime = f"{m.runtime_name} {m.runtime_version}"
     finally:
         m.close()
-    from edgekit.bench import artifact_size
+    from edgekit.files import size_bytes as artifact_size
 
     return {"model": model_name, "target": target, "precision": precision, "threads": threads, "runtime": runtime,
             "artifact": str(Path(path).relative_to(REPO)), "size_bytes": artifact_size(path), **t}

@@ -11,7 +11,7 @@ a bootstrap 95% interval), next to p50(wrapper)/p50(raw)-1 and min/min. The wrap
 inference) is also timed on its own: that is what it adds, measured without inference noise.
 Goal <= 1%, limit <= 2%.
 
-    python benchmarks/overhead.py [--threads 1 2] [--pairs 600]
+    python -m benchmarks.overhead [--threads 1 2] [--pairs 600]
 Writes benchmarks/results/overhead.json and overhead.md."""
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _artifacts import REPO, ensure_artifact  # noqa: E402
-from _results import write_results  # noqa: E402
+from .artifacts import REPO, ensure_artifact
+from .output import write_results
 MODEL = "mobilenet_v3_small"
 
 

@@ -5,20 +5,18 @@ Each variant is one timed call (perf_counter) of `method(...)` plus some output 
 variants run in a fresh random order every round, so drift hits all alike. Reported: median per
 variant and its difference to the plain call.
 
-    python benchmarks/overhead_cold_calls.py [--rounds 1000]
+    python -m benchmarks.overhead_cold_calls [--rounds 1000]
 Writes benchmarks/results/overhead_cold_calls.json and .md."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _artifacts import REPO, ensure_artifact  # noqa: E402
-from _results import write_results  # noqa: E402
+from .artifacts import REPO, ensure_artifact
+from .output import write_results
 
 
 def variants(method, x: np.ndarray) -> dict:

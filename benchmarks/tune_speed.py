@@ -6,7 +6,7 @@
   its own child process; the baseline is the same process after imports, before loading);
 - backbone embedding throughput (images/s, batch 1, preprocessed input) per runtime.
 
-Usage: python benchmarks/tune_speed.py --artifact-dir DIR [--epochs 5] [--threads 1]
+Usage: python -m benchmarks.tune_speed --artifact-dir DIR [--epochs 5] [--threads 1]
 DIR holds efficientnet_lite0_fp32.{pte,tflite} exported with --trainable-head (made there with
 `edgekit export efficientnet_lite0 --target T --trainable-head --weights imagenet --out DIR` if missing).
 Writes benchmarks/results/tune_speed.json and .md. Timings on a shared machine are noisy: runtimes
@@ -45,7 +45,7 @@ def _embeddings(dim: int):
 
 def _train_child(runtime: str, program: str, epochs: int, threads: int, q):
     """Load one runtime's training program and run `epochs` epochs; report times and peak RSS."""
-    import edgekit.head_trainers as ht  # noqa: F401  (imports before the baseline)
+    import edgekit.tune.trainers as ht  # noqa: F401  (imports before the baseline)
     if runtime == "executorch":
         import executorch.extension.training  # noqa: F401
         import torch
@@ -104,7 +104,7 @@ def _ensure(artifact_dir: Path, fmt: str) -> dict:
     art = artifact_dir / f"efficientnet_lite0_fp32{FORMATS[fmt]}"
     if not Path(str(art) + ".json").is_file():
         import edgekit
-        from edgekit.trainable import add_trainable_head
+        from edgekit.tune.trainable import add_trainable_head
 
         a = edgekit.export("efficientnet_lite0", target=fmt, weights="imagenet", out=artifact_dir, verify=False)
         add_trainable_head(a.path, weights="imagenet", verify=False)

@@ -1,19 +1,19 @@
 """Time the innermost loops of the XNNPACK fp32 GEMM/IGEMM microkernels as shipped in the wheels.
 
-The ExecuTorch 1.5.1 wheel's libexecutorch_backend_xnnpack.so is stripped; perf shows its hot
+The ExecuTorch 1.5.1 wheel's libexecutorch_backendxnnpack_lowering.so is stripped; perf shows its hot
 loop (ResNet-18, 1 thread) at offset 0xffe58..0xffee1: the 5x16 FMA3 IGEMM kernel, built by
 GCC 13, with one accumulator spilled to the stack (`vfmadd213ps 0x28(%rsp)` +
 `vmovaps %ymm1,0x28(%rsp)` every iteration). LiteRT 2.3.0's libpywrap_litert_common.so has the
 same kernel by name (`xnn_f32_igemm_minmax_ukernel_5x16__fma3_broadcast_prfm`, clang 18), with
 all ten accumulators in registers. The ExecuTorch GEMM kernel (hand-written 6x16 assembly,
-offset 0xfad00..0xfad76) is the path exporters/_xnnpack.py routes convolutions to.
+offset 0xfad00..0xfad76) is the path exporters/xnnpack_lowering.py routes convolutions to.
 
 This script disassembles those three loops from the installed libraries (objdump), wraps each
 in a tiny driver that runs it over L1-resident data, and reports TSC ticks per 10 FMAs (the
 min over many trials, so other processes on the CPU do not inflate it). It needs gcc and
 objdump, x86_64 with FMA3, and exactly the wheels above (checked by sha256).
 
-    .venv/bin/python benchmarks/xnnpack_kernel_loops.py
+    python -m benchmarks.xnnpack_kernel_loops
 Writes benchmarks/results/xnnpack_kernel_loops.json and .md.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 LIBS = {
-    "executorch": ("executorch/lib/libexecutorch_backend_xnnpack.so",
+    "executorch": ("executorch/lib/libexecutorch_backendxnnpack_lowering.so",
                    "4e1076a6b1e7c600a21d7e07ea10d2f09c42e441c606f107f1a55dfd3878c816"),
     "litert": ("ai_edge_litert/libpywrap_litert_common.so",
                "8be667880c61d506a3ff5fda0edbe5ccd8ee106335e36489a340e1fdc3d8580d"),

@@ -16,12 +16,23 @@ from .errors import EdgekitError  # noqa: E402
 # submodule as soon as anything imported `edgekit.export`.
 from .export import Artifact, export  # noqa: E402
 
+def _tune_artifact(artifact, data_dir, out, **kwargs):
+    from .tune import tune
+
+    return tune(artifact, data_dir, out, **kwargs)
+
+
+# RuntimeModel.tune() retrains a head; the runtime layer cannot import the tune feature above it
+from .runtimes.base import set_head_tuner  # noqa: E402
+
+set_head_tuner(_tune_artifact)
+
 # public name -> "module:attribute", resolved on first access (PEP 562)
 _LAZY = {
     "list_models": "edgekit.zoo:list_models",
     "create_model": "edgekit.zoo:create_model",
     "get_card": "edgekit.zoo:get_card",
-    "load": "edgekit.runtimes:load",
+    "load": "edgekit.loading:load",
 }
 
 __all__ = ["__version__", "ModelCard", "EdgekitError", "export", "Artifact", *_LAZY]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ExportError, UnknownNameError
+from .errors import ExportError, UnknownNameError, first_line
 
 LAYOUTS = ("nchw", "nhwc")
 
@@ -83,6 +83,5 @@ def capture(model, input_size: int, layout: str = "nchw", seed: int = 0) -> Capt
         with torch.no_grad():
             program = torch.export.export(module, (example,), strict=False)
     except Exception as e:  # a user's module that torch.export cannot trace
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise ExportError(f"torch.export could not trace the model: {type(e).__name__}: {first}") from e
+        raise ExportError(f"torch.export could not trace the model: {type(e).__name__}: {first_line(e)}") from e
     return Capture(program=program, module=module, example=example, layout=layout, input_size=int(input_size))

@@ -68,3 +68,10 @@ class DataError(EdgekitError):
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(str(name), list(choices), n=n, cutoff=0.4)
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (at most `limit` characters), or its type's name
+    when it has none: what a one-line error quotes from a library's exception."""
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__

@@ -83,16 +83,6 @@ def _num_classes(cap) -> int:
         return int(cap.module(cap.example).shape[-1])
 
 
-def _state_dict_sha256(module) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode() + b"\0")
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def _count_params(module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
@@ -224,12 +214,14 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
 
         calib_set = load_calibration(calib, preprocessing, count=calib_count, seed=calib_seed)
     num_classes = _num_classes(cap)
-    weights_info = {**weights_info, "state_dict_sha256": _state_dict_sha256(module)}
+    from .weights.state_dict import state_dict_sha256
+
+    weights_info = {**weights_info, "state_dict_sha256": state_dict_sha256(module)}
     if weights_info.get("path"):  # an artifact ships to devices: keep the file name, not this machine's path
         weights_info["file"] = os.path.basename(str(weights_info.pop("path")))
     params = card.params or _count_params(module)
     parity_inputs = None
-    if verify and any(e.parity_runtime for e, _ in plans):
+    if verify and any(e.runs_here for e, _ in plans):
         parity_inputs = _parity_inputs(cap, calib_set, verify_images, preprocessing, int(verify_count), calib_seed)
     capture_seconds = time.perf_counter() - t_start
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +260,7 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
 
     if not verify:
         report = parity_mod.not_run("disabled with --no-verify")
-    elif exporter.parity_runtime is None:
+    elif not exporter.runs_here:
         report = parity_mod.not_run(exporter.parity_unavailable)
     else:
         # the file checked is written as the artifact will be, manifest embedded: only the

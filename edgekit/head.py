@@ -1,6 +1,6 @@
 """The classifier head's training step, defined once in PyTorch and exported to every format.
 
-Math (the numpy oracle in edgekit/head_numpy.py is the same, line for line):
+Math (the numpy oracle in edgekit/tune/head_numpy.py is the same, line for line):
 
     logits = f @ W.T + b + (mask - 1) * 1e9         # inactive classes (mask 0) get probability 0
     n      = max(sum(y), 1)                          # y: one-hot rows; an all-zero row is padding

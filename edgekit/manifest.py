@@ -16,7 +16,15 @@ SCHEMA_VERSION = 1
 
 
 def schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text())
+    """The manifest JSON Schema. The file lists the built-in formats (it is the contract with the
+    apps); formats registered at run time (edgekit.formats) are accepted too."""
+    doc = json.loads(SCHEMA_PATH.read_text())
+    from .formats import target_names
+
+    names = sorted(set(doc["properties"]["artifact"]["properties"]["format"]["enum"]) | set(target_names()))
+    doc["properties"]["artifact"]["properties"]["format"]["enum"] = names
+    doc["properties"]["target"]["properties"]["name"]["enum"] = names
+    return doc
 
 
 def sidecar_path(artifact: Union[str, os.PathLike]) -> Path:

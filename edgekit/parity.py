@@ -19,6 +19,7 @@ Thresholds per precision (a check passes when every listed bound holds):
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
@@ -119,11 +120,14 @@ def eager_logits(module, inputs: np.ndarray, batch: int = 16) -> np.ndarray:
 def _runner(path: str, fmt: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """A function running one (1, ...) float input through the artifact with edgekit's runtime
     for its format (float in/out; int8 IO is (de)quantized by the runtime wrapper), and the
-    runtime's name and version."""
-    from .runtimes import load
+    runtime's name and version. The file must read back as the format it was written as."""
+    from .errors import ExportError
+    from .runtimes import open_artifact
 
-    # the artifact was just written by this process: no crash probe
-    rm = load(path, probe=False)
+    opened = open_artifact(path, probe=False)  # written by this process: no crash probe
+    if opened.format != fmt:
+        raise ExportError(f"{os.path.basename(path)} was written as {fmt} but reads as {opened.format}")
+    rm = opened.load()
     name = f"{rm.runtime_name} {rm.runtime_version}".strip()
     return (lambda x: np.asarray(rm.run([x])[0], np.float32)), name
 

@@ -1,23 +1,22 @@
-"""Export targets, one module each, registered by name.
+"""Export targets, one module each.
 
-A target module defines a subclass of `Exporter` (name, suffix, what precisions and
-quantization modes it supports) and decorates it with `@register_target`. Adding a target is
-one new file here plus its name in `TARGETS`. `Exporter.check(options)` runs before any work
-(no torch import), so an unsupported combination fails at once with a one-line ExportError.
-Target modules import their converter (executorch, litert_torch, coremltools, onnx) only inside
-`lower()`."""
+A target module defines a subclass of `Exporter` (what precisions and quantization modes it
+supports, its quantization backend) with a `lower()`; the format registry (edgekit.formats)
+names it, and gives it its name and suffix. Adding a target is one new file here plus one
+`register_format(...)` entry. `Exporter.options()` runs before any work (no torch import), so an
+unsupported combination fails at once with a one-line ExportError. Target modules import their
+converter (executorch, litert_torch, coremltools, onnx) only inside `lower()`."""
 from __future__ import annotations
 
 import abc
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..errors import ExportError, UnknownNameError
+from ..formats import Format, get_format, load_attr, target_names
 from ..quant.backends import get_backend
 from ..quant.recipe import MAX_FLOAT_LAYERS, MIN_AGREEMENT, QuantRecipe
 
-TARGETS = ("executorch", "tflite", "coreml", "onnx")
 PRECISIONS = ("fp32", "fp16", "int8")
 # int8 flavours: full-integer static (weights + activations, needs calibration images),
 # dynamic-range (int8 weights, activations quantized at run time), weight-only (int8 weights
@@ -25,7 +24,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 QUANT_MODES = ("static", "dynamic", "weight")
 IO_TYPES = ("float", "int8")
 
-_REGISTRY: dict[str, "Exporter"] = {}
+_INSTANCES: dict[str, "Exporter"] = {}
 
 
 @dataclass(frozen=True)
@@ -91,17 +90,34 @@ class Lowered:
 
 
 class Exporter(abc.ABC):
-    """Base class of a target. Subclasses set the class attributes and implement lower()."""
+    """Base class of a target. Subclasses set the class attributes and implement lower(); the
+    registry gives each instance its Format (name, suffix, whether it is a folder)."""
 
-    name: str = ""
-    suffix: str = ""
-    is_directory: bool = False               # .mlpackage is a directory
     default_precision: str = "fp32"
     precisions: dict = {}                    # precision -> allowed quant modes (None = no quant mode)
     int8_io: bool = False                    # can the artifact take/return int8 tensors
     quant_backend: Optional[str] = None      # the edgekit.quant backend its quantized variants use
-    parity_runtime: Optional[str] = None     # None: the artifact cannot run here (reason below)
-    parity_unavailable: str = ""
+    parity_unavailable: str = ""             # why its artifacts cannot run here ("" : they can)
+
+    def __init__(self, fmt: Format):
+        self.format = fmt
+
+    @property
+    def name(self) -> str:
+        return self.format.name
+
+    @property
+    def suffix(self) -> str:
+        return self.format.suffix
+
+    @property
+    def is_directory(self) -> bool:
+        return self.format.is_directory
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether parity can run its artifacts in this process's runtime."""
+        return not self.parity_unavailable
 
     def options(self, precision: Optional[str] = None, quant: Optional[str] = None, io: str = "float",
                 layout: str = "nchw", min_agreement: float = MIN_AGREEMENT,
@@ -148,25 +164,20 @@ class Exporter(abc.ABC):
         """Lower the captured program to this target (each target module implements it)."""
 
 
-def register_target(cls):
-    """Class decorator: instantiate the exporter and register it under its name."""
-    if cls.name not in TARGETS:
-        raise ValueError(f"exporter {cls.name!r} is not listed in exporters.TARGETS")
-    _REGISTRY[cls.name] = cls()
-    return cls
-
-
 def get_target(name: str) -> Exporter:
-    if name not in TARGETS:
-        raise UnknownNameError("target", name, (*TARGETS, "all"))
-    if name not in _REGISTRY:
-        importlib.import_module(f"{__name__}.{name}")
-    return _REGISTRY[name]
+    """The exporter of a registered target format."""
+    if name not in target_names():
+        raise UnknownNameError("target", name, (*target_names(), "all"))
+    fmt = get_format(name)
+    ex = _INSTANCES.get(name)
+    if ex is None or ex.format is not fmt:
+        ex = _INSTANCES[name] = load_attr(fmt.exporter)(fmt)
+    return ex
 
 
 def resolve_targets(target: str) -> list[Exporter]:
     """'all' -> every target; otherwise the one named."""
-    return [get_target(t) for t in TARGETS] if target == "all" else [get_target(target)]
+    return [get_target(t) for t in target_names()] if target == "all" else [get_target(target)]
 
 
 def versions_of(*packages: str) -> dict:

@@ -17,7 +17,7 @@ metadata entry `edgekit_manifest` (visible in Xcode, readable as
 Core ML models run only on macOS/iOS: the parity check records status not_run ("needs macOS")."""
 from __future__ import annotations
 
-from . import Exporter, Lowered, float_io, register_target, versions_of
+from . import Exporter, Lowered, float_io, versions_of
 
 METADATA_KEY = "edgekit_manifest"
 DEPLOYMENT_TARGET = "iOS16"
@@ -41,15 +41,10 @@ def _w8a8(cap, calib_arrays, recipe):
     return torch.export.export(qr.module, (cap.example,), strict=False), qr
 
 
-@register_target
 class CoreMLExporter(Exporter):
-    name = "coreml"
-    suffix = ".mlpackage"
-    is_directory = True
     default_precision = "fp16"
     precisions = {"fp16": None, "fp32": None, "int8": ("weight", "static")}
     quant_backend = "coreml"
-    parity_runtime = None
     parity_unavailable = "needs macOS (Core ML runs only on Apple platforms)"
 
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import Exporter, Lowered, float_io, register_target, versions_of
+from . import Exporter, Lowered, float_io, versions_of
 
 MANIFEST_METHOD = "edgekit_manifest"
 
@@ -42,18 +42,14 @@ def delegation_report(edge_program) -> dict:
 
 
 def _partitioners(precision: str) -> list:
-    from ._xnnpack import partitioners
+    from .xnnpack_lowering import partitioners
 
     return partitioners(precision)
 
 
-@register_target
 class ExecuTorchExporter(Exporter):
-    name = "executorch"
-    suffix = ".pte"
     precisions = {"fp32": None, "int8": ("static",)}
     quant_backend = "xnnpack"
-    parity_runtime = "executorch"
 
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:
         import torch
@@ -69,7 +65,7 @@ class ExecuTorchExporter(Exporter):
             program = torch.export.export(qr.module, (cap.example,), strict=False)
         else:
             # fp32: route dense KxK convs to XNNPACK's fast GEMM kernel (docs/perf-executorch.md)
-            from ._xnnpack import prepare_program
+            from .xnnpack_lowering import prepare_program
 
             program = prepare_program(program, options.precision, cap.example)
 

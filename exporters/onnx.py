@@ -7,7 +7,7 @@
 The manifest is embedded as the model metadata_props entry `edgekit_manifest`."""
 from __future__ import annotations
 
-from . import Exporter, Lowered, float_io, register_target, versions_of
+from . import Exporter, Lowered, float_io, versions_of
 
 METADATA_KEY = "edgekit_manifest"
 
@@ -29,7 +29,7 @@ def _export_int8(cap, calib, options):
     fuses DequantizeLinear -> Conv/Gemm -> QuantizeLinear into QLinearConv / QGemm at load.
     onnxruntime.quantization.quantize_static was the first choice; on EfficientNet-Lite0 (real
     weights, 100 held-out photos) it lost 6 points of top-1 (agreement 87%), the PT2E recipe
-    none; see docs/export.md."""
+    none; see docs/int8-notes.md."""
     import torch
 
     from ..quant import guarded_quantize
@@ -42,13 +42,9 @@ def _export_int8(cap, calib, options):
     return prog.model_proto, qr
 
 
-@register_target
 class ONNXExporter(Exporter):
-    name = "onnx"
-    suffix = ".onnx"
     precisions = {"fp32": None, "int8": ("static",)}
     quant_backend = "onnx"
-    parity_runtime = "onnxruntime"
 
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:
         import onnx

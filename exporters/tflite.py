@@ -17,7 +17,7 @@ import os
 import tempfile
 
 from ..errors import ExportError
-from . import Exporter, Lowered, register_target, versions_of
+from . import Exporter, Lowered, versions_of
 
 METADATA_NAME = "edgekit_manifest"
 
@@ -261,14 +261,10 @@ def _quantize_flatbuffer(model_bytes: bytes, mode: str) -> bytes:
     return bytes(result.quantized_model)
 
 
-@register_target
 class TFLiteExporter(Exporter):
-    name = "tflite"
-    suffix = ".tflite"
     precisions = {"fp32": None, "fp16": None, "int8": ("static", "dynamic", "weight")}
     int8_io = True
     quant_backend = "litert"
-    parity_runtime = "litert"
 
     def lower(self, cap, options, calib=None, num_classes: int = 0) -> Lowered:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # its per-pass progress lines

@@ -22,9 +22,9 @@ import weakref
 
 import numpy as np
 
-from ..errors import ArtifactError, MissingDependencyError
+from ..errors import ArtifactError, MissingDependencyError, first_line
 from .base import RuntimeModel, TensorSpec
-from .pte import SCALAR_TYPES
+from .readers.pte import SCALAR_TYPES
 
 
 def _lib():
@@ -91,7 +91,7 @@ class ExecuTorchModel(RuntimeModel):
         except ArtifactError:
             raise
         except RuntimeError as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ArtifactError(f"cannot load {self.path.name} as an ExecuTorch program: {msg[:300]}") from None
 
     def _release(self) -> None:
@@ -134,7 +134,7 @@ class ExecuTorchModel(RuntimeModel):
         try:
             outs = self._method([self._input_tensor(a) for a in arrays], clone_outputs=False)
         except RuntimeError as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ArtifactError(f"{self.path.name}: ExecuTorch failed to run the program: {msg[:300]}") from None
         return [self._output_copy(i, o) for i, o in enumerate(outs)]
 

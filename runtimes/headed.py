@@ -13,6 +13,20 @@ from ..errors import ArtifactError
 from .base import RuntimeModel, TensorSpec
 
 
+def load_head(path):
+    """(W [C, D], b [C]) float32 from a head weights .npz (what edgekit tune writes)."""
+    try:
+        with np.load(path) as z:
+            return np.asarray(z["weight"], np.float32), np.asarray(z["bias"], np.float32)
+    except (OSError, ValueError, KeyError) as e:
+        raise ArtifactError(f"{path} is not a head weights .npz with 'weight' [C,D] and 'bias' [C] ({e})") from None
+
+
+def save_head(path, W, b) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, weight=np.asarray(W, np.float32), bias=np.asarray(b, np.float32))
+
+
 def is_headed(path, manifest: Optional[dict]) -> bool:
     """True when the manifest says the artifact file itself is the backbone of a trainable head."""
     block = (manifest or {}).get("trainable_head") or {}
@@ -25,10 +39,9 @@ class HeadedModel(RuntimeModel):
         super().__init__(path, threads=threads, manifest=manifest)
 
     def _load(self) -> None:
-        from . import runtime_class
-        from ..tune import load_head
+        from ..formats import get_format
 
-        self._inner = runtime_class(self._fmt)(self.path, threads=self._threads, manifest=None)
+        self._inner = get_format(self._fmt).runtime_class()(self.path, threads=self._threads, manifest=None)
         self.runtime_name = self._inner.runtime_name
         block = self.manifest["trainable_head"]
         self.W, self.b = load_head(self.path.parent / block["head_weights"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArtifactError, MissingDependencyError
+from ..errors import ArtifactError, MissingDependencyError, first_line
 from .base import RuntimeModel, TensorSpec
 
 # (module to import, distribution name for the version)
@@ -59,7 +59,7 @@ class LiteRTModel(RuntimeModel):
             self._interp = Interpreter(model_path=str(self.path), **kw)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise ArtifactError(f"cannot load {self.path.name} as a TFLite model: {first}") from None
         self._in = self._interp.get_input_details()
         self._out = self._interp.get_output_details()
@@ -87,7 +87,7 @@ class LiteRTModel(RuntimeModel):
         try:
             it.invoke()
         except RuntimeError as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ArtifactError(f"{self.path.name}: the TFLite interpreter failed to run it: {msg[:300]}") from None
         return [it.get_tensor(i) for i in self._out_idx]
 

@@ -1,7 +1,7 @@
 """ONNX Runtime (CPU execution provider). numpy only besides onnxruntime."""
 from __future__ import annotations
 
-from ..errors import ArtifactError, MissingDependencyError
+from ..errors import ArtifactError, MissingDependencyError, first_line
 from .base import RuntimeModel, TensorSpec
 
 # ONNX element type strings -> numpy dtype names
@@ -39,7 +39,7 @@ class OnnxRuntimeModel(RuntimeModel):
         try:
             self._sess = ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf/... classes
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ArtifactError(f"cannot load {self.path.name} as an ONNX model: {msg[:300]}") from None
         self._in_names = [i.name for i in self._sess.get_inputs()]
 
@@ -53,7 +53,7 @@ class OnnxRuntimeModel(RuntimeModel):
         try:
             return self._sess.run(None, dict(zip(self._in_names, arrays)))
         except Exception as e:  # onnxruntime's Fail/RuntimeException on a model that cannot run
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ArtifactError(f"{self.path.name}: ONNX Runtime failed to run it: {msg[:300]}") from None
 
     def embedded_manifest(self):

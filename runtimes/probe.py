@@ -7,7 +7,7 @@ caller gets an ArtifactError instead of dying too.
 Trusted without a probe: a file whose sidecar manifest records its sha256 (an edgekit export,
 unchanged since), or one whose sha256 passed a probe before (remembered in memory and in
 $EDGEKIT_CACHE or ~/.cache/edgekit/probed/). Before any probe, the file is validated statically
-(runtimes/validate.py): most corrupt files are rejected there, in microseconds."""
+(runtimes/readers/): most corrupt files are rejected there, in microseconds."""
 from __future__ import annotations
 
 import os
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Union
 
-from ..errors import ArtifactError, EdgekitError
+from ..errors import ArtifactError, EdgekitError, first_line
 
 PROBE_TIMEOUT_S = 300
 _trusted: set = set()   # sha256 of files that passed (or did not need) a probe
@@ -57,7 +57,7 @@ def maybe_probe(path, fmt: str, manifest: Optional[dict], probe: Union[bool, str
     """Validate `path` statically, then (unless trusted) load+run it once in a child process.
     Raises ArtifactError for a corrupt file; returns when the caller can load it safely.
     A file already checked in this process (same path, size, mtime, inode) is not re-read."""
-    from .validate import validate
+    from .readers import validate
 
     mode = _mode(probe)
     key = _stat_key(path)
@@ -208,17 +208,18 @@ def _zeros(spec):
 def _probe_one(fmt: str, path: str, raw: bool = False) -> dict:
     """Load + run on zeros. raw=True skips the manifest reader, so only the native loader sees
     the file (benchmarks/fuzz_artifacts.py measures crashes that way)."""
-    from . import read_manifest, runtime_class
+    from ..formats import get_format
+    from .detect import read_manifest
 
     try:
         manifest = None if raw else read_manifest(path, fmt)
-        model = runtime_class(fmt)(path, threads=1, manifest=manifest)
+        model = get_format(fmt).runtime_class()(path, threads=1, manifest=manifest)
         model._invoke([_zeros(s) for s in model.inputs])
         model.close()
     except EdgekitError as e:
         return {"error": str(e)}
     except Exception as e:  # a runtime's own exception on a bad file: still the file's fault
-        msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         return {"error": f"{Path(path).name}: cannot be loaded by the {fmt} runtime: {msg}"}
     return {"ok": True}
 

@@ -1,8 +1,8 @@
 """PyTorch eager, the reference runtime. Two ways in:
 - a torch.export ExportedProgram saved with torch.export.save (`edgekit.load("model.pt2")`);
   preprocessing/labels come from a sidecar `model.pt2.json` if there is one;
-- a zoo model by name (`edgekit.load("zoo:mobilenetv3_small")`, or TorchModel.from_zoo(name,
-  weights=...)), or any nn.Module with a ModelCard (TorchModel.from_module(module, card)).
+- any nn.Module with a ModelCard (TorchModel.from_module(module, card)); `edgekit.load("zoo:NAME")`
+  builds a zoo model and comes here that way.
 Inputs are NCHW float32 at the card's input size. Imports torch only when a model is loaded."""
 from __future__ import annotations
 
@@ -45,13 +45,6 @@ class TorchModel(RuntimeModel):
     def from_module(cls, module, card, threads: Optional[int] = None, batch: int = 1) -> "TorchModel":
         shape = (batch, 3, card.input_size, card.input_size)
         return cls(f"module:{card.name}", threads=threads, manifest=card_manifest(card, shape), module=module, input_shape=shape)
-
-    @classmethod
-    def from_zoo(cls, name: str, weights=None, threads: Optional[int] = None) -> "TorchModel":
-        from .. import zoo
-
-        model = zoo.create_model(name, weights=weights)
-        return cls.from_module(model, model.card, threads=threads)
 
     def _load(self) -> None:
         torch = self._torch = _torch()

@@ -166,7 +166,7 @@ def lint(root: Path, config: Path) -> int:
     """import-linter over the laid-out tree; returns its exit status."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     exe = Path(sys.executable).with_name("lint-imports")
-    cmd = [str(exe) if exe.exists() else "lint-imports", "--config", str(config), "--no-cache"]
+    cmd = [str(exe) if exe.exists() else "lint-imports", str(config), "--no-cache"]
     return subprocess.call(cmd, cwd=root, env=env)
 
 

@@ -286,7 +286,7 @@ def test_tflite_train_step_has_the_signature_the_android_app_calls(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     from edgekit.exporters.train_tflite import export_train_step
-    from edgekit.head_numpy import sgd_step
+    from edgekit.tune.head_numpy import sgd_step
 
     B, C, D = 3, 4, 6
     path = export_train_step(tmp_path / "t.train.tflite", D, C, B)

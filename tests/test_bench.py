@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from edgekit import bench
-from edgekit.bench_output import format_table, to_csv
-from edgekit.bench_plot import svg, write_plot
+from edgekit.bench.output import format_table, to_csv
+from edgekit.bench.plot import svg, write_plot
 from edgekit.cli import main
+from edgekit.errors import InputError
 
 DATA = Path(__file__).parent / "data" / "bench"
 TFLITE, PTE = DATA / "tiny_conv.tflite", DATA / "tiny_conv.pte"
@@ -55,11 +56,11 @@ def test_measure_counts_calls_and_times():
 
 
 def test_run_options_are_checked():
-    with pytest.raises(bench.InputError):
+    with pytest.raises(InputError):
         bench.check_run_options(1, 10, 2.0)
-    with pytest.raises(bench.InputError):
+    with pytest.raises(InputError):
         bench.check_run_options(-1, 10, None)
-    with pytest.raises(bench.InputError):
+    with pytest.raises(InputError):
         bench.check_run_options(0, 0, None)
     assert bench.check_run_options(2, None, None) == (2, bench.DEFAULT_ITERS, None)
 
@@ -86,16 +87,19 @@ def test_peak_rss_sees_an_allocation():
 
 
 def test_progress_bar_plain_text():
+    from edgekit.progress import Reporter
+
     buf = io.StringIO()
-    p = bench.Progress("x.tflite measure", 10, "it", stream=buf, after=0.0)
+    p = Reporter(stream=buf, after=0.0).task("x.tflite measure", 10, "it")
     for i in range(10):
         p.update(i + 1)
     p.close()
     lines = buf.getvalue().splitlines()
     assert lines and lines[-1].startswith("x.tflite measure [") and "100.0% 10/10" in lines[-1]
     assert len(lines) <= 11  # not a line per update on a pipe
+    assert "\x1b" not in buf.getvalue() and "\r" not in buf.getvalue()  # no control characters off a terminal
     quiet = io.StringIO()
-    q = bench.Progress("short", 10, stream=quiet, after=60.0)
+    q = Reporter(stream=quiet, after=60.0).task("short", 10)
     q.update(10)
     assert quiet.getvalue() == ""
 

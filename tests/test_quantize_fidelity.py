@@ -5,7 +5,7 @@ model calibrated on it. Slow (minutes each): EDGEKIT_SLOW=1 or -m slow.
 
 Issue 3's goal is top-1 agreement with fp32 >= 99% and a top-1 drop <= 1 point. The drop is
 asserted as it stands. Agreement on 100 photos moves by +-1 photo with noise as small as the
-calibration's thread count (docs/export.md, "int8"), and it is 0.98-1.00 depending on split and
+calibration's thread count (docs/int8-notes.md), and it is 0.98-1.00 depending on split and
 runtime, so the >= 99% is tracked by benchmarks/int8_fidelity.py, not asserted per split. What
 is asserted is what the recipe guarantees, pooled over both folds: at most 3 flips of 200, every
 flip a photo on which fp32 itself nearly ties (top-2 softmax margin < 0.05), and KL(fp32 || int8)

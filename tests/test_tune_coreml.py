@@ -24,8 +24,8 @@ def test_coreml_train_step_converts_with_the_step_interface(tmp_path):
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="on macOS Core ML runs")
 def test_coreml_trainer_is_the_numpy_step_off_macos(tmp_path):
-    from edgekit.head_numpy import NumpyHeadTrainer
-    from edgekit.tune import _make_trainer
+    from edgekit.tune.head_numpy import NumpyHeadTrainer
+    from edgekit.tune.run import _make_trainer
 
     t, desc = _make_trainer("coreml", tmp_path / "unused.mlpackage", 0.1, 0.9, 0.0, None)
     assert isinstance(t, NumpyHeadTrainer) and "only on macOS" in desc

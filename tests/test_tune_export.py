@@ -13,7 +13,7 @@ def test_export_trainable_head_cli(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(2)
     from edgekit.cli import main
-    from edgekit.head_trainers import TFLiteHeadTrainer
+    from edgekit.tune.trainers import TFLiteHeadTrainer
     from edgekit.manifest import sha256_file, validate
 
     rc = main(["export", "mobilenet_v3_small", "--target", "tflite", "--input-size", "64", "--trainable-head",

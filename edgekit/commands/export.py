@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import sys
 
-TARGET_CHOICES = ("executorch", "tflite", "coreml", "onnx", "all")
+
+
+def _target_choices() -> tuple:
+    from ..formats import target_names
+
+    return (*target_names(), "all")
 
 
 def register(sub) -> None:
@@ -12,7 +17,7 @@ def register(sub) -> None:
                                    "against PyTorch on real inputs, and write ARTIFACT + ARTIFACT.json (manifest).")
     p.add_argument("model", help="zoo model name (see `edgekit zoo`)")
     p.add_argument("--target", "-t", default="tflite", metavar="TARGET",
-                   help=f"one of {', '.join(TARGET_CHOICES)} (default: tflite)")
+                   help=f"one of {', '.join(_target_choices())} (default: tflite)")
     p.add_argument("--precision", "-p", default=None, metavar="P",
                    help="fp32 | fp16 | int8 (default: fp16 for coreml, fp32 elsewhere)")
     p.add_argument("--quant", default=None, metavar="MODE",
@@ -116,10 +121,10 @@ def run(args) -> int:
                   calib_count=args.calib_count, calib_seed=args.calib_seed, verify_images=args.verify_images,
                   verify_count=args.verify_count, min_agreement=args.min_agreement,
                   max_float_layers=args.max_float_layers)
-    if args.target not in TARGET_CHOICES:
+    if args.target not in _target_choices():
         from ..errors import UnknownNameError
 
-        raise UnknownNameError("target", args.target, TARGET_CHOICES)
+        raise UnknownNameError("target", args.target, _target_choices())
     if args.bundle:
         from ..bundle import app_kind
 
@@ -137,10 +142,11 @@ def run(args) -> int:
             result = result[0]
         print(f"edgekit: error: {e}", file=sys.stderr)
     if args.trainable_head and rc == 0:
-        from ..trainable import TRAIN_EXPORTERS, add_trainable_head
+        from ..formats import trainable_formats
+        from ..tune.trainable import add_trainable_head
 
         for a in (result if isinstance(result, list) else [result]):
-            if a.target in TRAIN_EXPORTERS:
+            if a.target in trainable_formats():
                 a.manifest["trainable_head"] = add_trainable_head(
                     a, weights=args.weights, calib=args.calib, calib_count=args.calib_count,
                     calib_seed=args.calib_seed, batch=args.train_batch, max_classes=args.max_classes,

@@ -23,49 +23,6 @@ def _size(n) -> str:
         n /= 1024
 
 
-def collect(path) -> dict:
-    """Everything `info` shows, as a dict."""
-    from pathlib import Path
-
-    from ..manifest import read_sidecar, sha256_file, sidecar_path
-    from ..runtimes import detect_format
-    from ..runtimes.base import merge_specs
-    from ..runtimes.embedded import read_embedded_manifest
-    from ..runtimes.spec import static_io
-    from ..runtimes.validate import validate
-
-    p = Path(path)
-    fmt = detect_format(p)
-    validate(p, fmt)
-    size = p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-    digest = sha256_file(p)
-    sidecar = read_sidecar(p)
-    embedded = read_embedded_manifest(p, fmt)
-    manifest, source = (sidecar, f"sidecar {sidecar_path(p).name}") if sidecar else (embedded, "embedded in the artifact" if embedded else None)
-    inputs, outputs = static_io(p, fmt)
-    inputs, outputs = merge_specs(inputs, manifest, "inputs"), merge_specs(outputs, manifest, "outputs")
-    recorded = ((manifest or {}).get("artifact") or {}).get("sha256")
-    schema_ok = None
-    if manifest is not None:
-        try:
-            from ..manifest import validate as validate_manifest
-
-            validate_manifest(manifest)
-            schema_ok = "valid"
-        except ImportError:
-            schema_ok = "not checked (jsonschema not installed)"
-        except Exception as e:  # ArtifactError with the first violation
-            schema_ok = f"INVALID: {e}"
-    return {
-        "artifact": str(p), "format": fmt, "size_bytes": size, "sha256": digest,
-        "sha256_matches_manifest": None if not recorded else recorded == digest,
-        "manifest_source": source, "manifest_schema": schema_ok,
-        "embedded_manifest": embedded is not None,
-        "inputs": [s.to_dict() for s in inputs], "outputs": [s.to_dict() for s in outputs],
-        "manifest": manifest,
-    }
-
-
 def _line(d: dict) -> str:
     from ..runtimes.base import TensorSpec
 
@@ -140,7 +97,9 @@ def format_text(info: dict) -> str:
 
 
 def run(args) -> int:
-    info = collect(args.artifact)
+    from ..runtimes.info import artifact_info
+
+    info = artifact_info(args.artifact)
     if args.json:
         print(json.dumps(info, indent=2))
     else:

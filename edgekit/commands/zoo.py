@@ -33,7 +33,7 @@ def rows(pattern=None) -> list:
 
 
 def format_table(items: list) -> str:
-    from ..stats import format_count
+    from ..zoo.stats import format_count
 
     head = ("model", "input", "preprocess", "params", "MACs", "weights", "precision notes")
     body = [(d["name"], f"{d['input_size']}x{d['input_size']}",

@@ -53,6 +53,8 @@ class QuantBackend:
     weight_words: str = "int8"            # how the manifest names its weights
     head_words: str = "float output"      # what the float-output head does, in the manifest
     float_activations: str = "float32"    # activations of its weight-only / fp16 schemes
+    stock_static_name: str = ""           # manifest recipe name of a stock-only static recipe
+    stock_activations: str = ""           # ... and how it quantizes activations
 
     def stock_config(self, per_channel: bool, observer: str):
         """The backend's own static int8 quantization config (with edgekit's observer choice)."""
@@ -155,6 +157,8 @@ class CoreMLBackend(QuantBackend):
     schemes = ("static", "weight")
     tunable = False
     float_activations = "float16"
+    stock_static_name = "pt2e-coreml-w8a8-static"
+    stock_activations = "uint8 per-tensor (Core ML quantizer)"
 
     def stock_config(self, per_channel, observer):
         import torch

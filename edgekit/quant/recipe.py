@@ -111,8 +111,8 @@ class QuantRecipe:
 
     @property
     def name(self) -> str:
-        if self.backend == "coreml" and self.scheme == "static":
-            return "pt2e-coreml-w8a8-static"
+        if self.scheme == "static" and not self.backend_tunable:
+            return self.backend_object.stock_static_name
         if self.scheme == "static":
             return f"pt2e-{self.backend}-{'per-channel' if self.per_channel else 'per-tensor'}-static"
         return {"dynamic": "dynamic-range", "weight": "weight-only", "fp16": "fp16-weights"}[self.scheme]
@@ -133,8 +133,8 @@ class QuantRecipe:
             return {"recipe": self.name, "weights": "int8 per-channel symmetric", "activations": act, "io": self.io,
                     "calibration": None}
         if not b.tunable:
-            return {"recipe": self.name, "weights": "int8 per-channel symmetric",
-                    "activations": "uint8 per-tensor (Core ML quantizer)", "io": self.io, "calibration": calibration}
+            return {"recipe": self.name, "weights": "int8 per-channel symmetric", "activations": b.stock_activations,
+                    "io": self.io, "calibration": calibration}
         head_layers = list(result.float_output_layers) if result is not None else []
         gptq = self.rounding == "gptq"
         block = {

@@ -18,7 +18,7 @@ backend turn them into exactly the chosen integers.
 Measured on EfficientNet-Lite0 (real weights, 100 calibration / 100 other photos, simulated in
 PyTorch): KL(fp32 || int8) is lower than with nearest rounding + bias correction on every split
 tried, by about 10-15% (benchmarks/int8_rounding_splits.py, int8_error_budget.py); the number of
-photos whose top-1 changes moves by +-1, which is the noise of that count (docs/export.md).
+photos whose top-1 changes moves by +-1, which is the noise of that count (docs/int8-notes.md).
 Fitting the weights to the FLOAT model's outputs instead (a least-squares refit on quantized
 inputs, tried in a prototype) fitted the calibration photos better and overfitted: KL 0.15-0.2.
 """

@@ -199,7 +199,7 @@ def _tail(text: str, n: int = 3) -> str:
 # results in the bench document format
 # ---------------------------------------------------------------------------------------------
 def tflite_result(artifact: Path, parsed: dict, threads: Optional[int], warmup: int) -> dict:
-    from ..bench import artifact_size
+    from ..files import size_bytes
 
     notes = []
     if parsed["p50"] is None:
@@ -208,7 +208,7 @@ def tflite_result(artifact: Path, parsed: dict, threads: Optional[int], warmup: 
         notes.append("benchmark_model did not print the run count")
     mean = parsed["mean"]
     return {
-        "artifact": artifact.name, "path": str(artifact), "size_bytes": artifact_size(artifact),
+        "artifact": artifact.name, "path": str(artifact), "size_bytes": size_bytes(artifact),
         "format": "tflite", "runtime": {"name": "tflite", "version": "benchmark_model"},
         "threads": threads, "source": "benchmark_model", "import_ms": None,
         "load_ms": parsed["load_ms"], "first_run_ms": parsed["first_run_ms"], "warmup": warmup,
@@ -222,7 +222,8 @@ def tflite_result(artifact: Path, parsed: dict, threads: Optional[int], warmup: 
 
 
 def pte_result(artifact: Path, parsed: dict, threads: Optional[int], warmup: int, keep_samples: bool = True) -> dict:
-    from ..bench import artifact_size, outliers, summarize
+    from ..bench import outliers, summarize
+    from ..files import size_bytes
 
     notes = ["executor_runner reports no memory use"]
     its = parsed["iterations_ms"]
@@ -237,7 +238,7 @@ def pte_result(artifact: Path, parsed: dict, threads: Optional[int], warmup: int
         out, first, samples = None, None, None
         notes.append(f"this executor_runner prints no per-run times: mean over all {n} runs, first and warm-up included")
     return {
-        "artifact": artifact.name, "path": str(artifact), "size_bytes": artifact_size(artifact),
+        "artifact": artifact.name, "path": str(artifact), "size_bytes": size_bytes(artifact),
         "format": "executorch", "runtime": {"name": "executorch", "version": "executor_runner"},
         "threads": threads, "source": "executor_runner", "import_ms": None,
         "load_ms": parsed["load_ms"], "first_run_ms": first, "warmup": warmup,
@@ -254,14 +255,15 @@ def bench_over_adb(device: AdbDevice, artifacts: Sequence[Path], config: dict,
                    timeout: float = 1800.0, push_timeout: float = 900.0, keep_samples: bool = True) -> dict:
     """Benchmark .tflite / .pte artifacts on an Android device; returns the bench document."""
     from ..bench import report
+    from ..formats import by_suffix
 
     artifacts = [Path(a) for a in artifacts]
     kinds = []
     for a in artifacts:
-        suffix = a.suffix.lower()
-        if suffix in (".tflite", ".lite"):
+        fmt = by_suffix(a.suffix)
+        if fmt is not None and fmt.name == "tflite":
             kinds.append("tflite")
-        elif suffix == ".pte":
+        elif fmt is not None and fmt.name == "executorch":
             kinds.append("pte")
         else:
             raise InputError(f"--adb runs .tflite (benchmark_model) or .pte (executor_runner) artifacts, not {a.name}")

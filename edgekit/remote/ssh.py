@@ -181,7 +181,8 @@ def bench_over_ssh(runner: SSHRunner, artifacts: Sequence[Path], config: dict, r
                    progress: bool = True) -> dict:
     """Benchmark `artifacts` on the runner's host; the returned document is what the remote
     `edgekit bench --json -` printed, with `remote` filled in and local paths restored."""
-    from ..bench import SCHEMA_ID, companion_files, validate
+    from ..bench import SCHEMA_ID, validate
+    from ..files import companion_files
 
     artifacts = [Path(a) for a in artifacts]
     names = [remote_name(a) for a in artifacts]

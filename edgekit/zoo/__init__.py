@@ -25,7 +25,7 @@ def model_stats(name: str) -> Tuple[int, int]:
     entry = get_entry(name)
     if name not in _STATS:
         torch = _torch()
-        from ..stats import count_macs, count_params
+        from .stats import count_macs, count_params
 
         with torch.device("meta"):
             model = entry.builder()

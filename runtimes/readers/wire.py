@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from typing import Iterator, Optional
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 
 
 class WireError(ArtifactError):

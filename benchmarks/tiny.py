@@ -3,7 +3,7 @@ converter (independent of edgekit's exporters): a 3x32x32 -> 10-class CNN as .pt
 .tflite (litert-torch), int8-IO .tflite (litert-torch PT2E), .onnx (dynamo) and .mlpackage,
 plus the input `x.npy` and the PyTorch eager logits `y.npy`.
 
-`build(out_dir)` runs in a child process (python -m tests._artifacts OUT) so the test process
+`build(out_dir)` runs in a child process (python -m benchmarks.tiny OUT) so the test process
 does not import the converters. `cached_build()` keeps one build per source hash under the
 system temp dir (a finished build is renamed into place, so a killed build is never reused)."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ FILES = ("tiny.pt2", "tiny.pte", "tiny.tflite", "tiny_int8io.tflite", "tiny.onnx
 LABELS = [f"label_{i}" for i in range(CLASSES)]
 
 
-def _tiny_module():
+def tiny_module():
     import torch
 
     class Tiny(torch.nn.Module):
@@ -54,7 +54,7 @@ def build(out: Path) -> None:
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    m = _tiny_module()
+    m = tiny_module()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 3, SIZE, SIZE, generator=g)
     calib = torch.randn(16, 3, SIZE, SIZE, generator=g)
@@ -138,7 +138,7 @@ def cached_build() -> Path:
         return root
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "tests._artifacts", str(tmp)], cwd=REPO, env=env,
+    r = subprocess.run([sys.executable, "-m", "benchmarks.tiny", str(tmp)], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=1200)
     if r.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)

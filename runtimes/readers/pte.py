@@ -1,13 +1,14 @@
 """Reading a .pte (ExecuTorch program flatbuffer, schema executorch/schema/program.fbs) in pure
 Python: structural validation with every index and offset checked, the IO spec of the 'forward'
-plan, and named data (where an exporter may keep the manifest). No torch, no executorch."""
+plan, and the embedded manifest (a constant method, or named data). No torch, no executorch."""
 from __future__ import annotations
 
 import struct
 from pathlib import Path
 from typing import Optional
 
-from .base import TensorSpec
+from ..tensors import TensorSpec
+from .manifest_json import find_manifest_json
 from .wire import FlatTable, WireError
 
 # schema/scalar_type.fbs -> numpy dtype names
@@ -248,11 +249,18 @@ def constant_strings(buf: bytes) -> dict:
     return out
 
 
-def pte_named_manifest(path: Path) -> Optional[dict]:
+def validate(path: Path) -> None:
+    check_program(Path(path).read_bytes())
+
+
+def io(path: Path) -> tuple:
+    s = check_program(Path(path).read_bytes())
+    return s["inputs"], s["outputs"]
+
+
+def embedded_manifest(path: Path) -> Optional[dict]:
     """The edgekit manifest inside a .pte: a constant method returning its JSON (what
     exporters/executorch.py writes), or named data with 'manifest' in its key."""
-    from .embedded import find_manifest_json
-
     buf = Path(path).read_bytes()
     check_program(buf)
     found = find_manifest_json(constant_strings(buf))

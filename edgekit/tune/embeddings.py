@@ -13,10 +13,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .files import staged
-from .manifest import sha256_file
-from .preprocess import preprocess
+from ..errors import InputError
+from ..files import staged
+from ..manifest import sha256_file
+from ..preprocess import preprocess
 
 
 def default_cache_dir() -> Path:

@@ -8,9 +8,11 @@ Where the weights come from (tags, hub caches, downloads, local files) is edgeki
 re-exports the public names here. This module imports torch only inside functions."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Mapping, Optional
 
-from .errors import WeightsError
+from ..errors import WeightsError, first_line
 
 _MAX_LISTED = 5
 
@@ -149,3 +151,49 @@ def map_efficientnet_pytorch(state: Mapping, model, model_name: str, what: str) 
         raise WeightsError(f"{what} (EfficientNet-PyTorch layout) does not fit {model_name}: "
                            f"{'; '.join(problems[:_MAX_LISTED])}{more}")
     return {f"model.{d}": state[s] for s, d in zip(src, dst)}
+
+
+def read_state_dict(path) -> dict:
+    """A flat {name: tensor} dict from a .safetensors file or a torch.save'd (possibly wrapped)
+    state dict, read without unpickling arbitrary objects."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix.lower() == ".safetensors":
+        try:
+            from safetensors.torch import load_file as load_safetensors
+
+            obj = load_safetensors(str(path), device="cpu")
+        except ImportError:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError("safetensors", "export", "read .safetensors weights") from None
+        except Exception as e:
+            raise WeightsError(f"{path.name} is not a readable .safetensors file ({type(e).__name__}: {first_line(e, 200)})") from None
+    else:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:
+            text = str(e)
+            pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            if pickled:
+                raise WeightsError(f"{path.name} holds pickled Python objects ({pickled.group(1)}), not a plain state "
+                                   f"dict; save it with torch.save(model.state_dict(), path)") from None
+            reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            reason = reason.group(1).strip() if reason else first_line(e, 200)
+            raise WeightsError(f"{path.name} is not a readable PyTorch state dict ({type(e).__name__}: {reason})") from None
+    return _unwrap(obj, path.name)
+
+
+def state_dict_sha256(module) -> str:
+    """sha256 over a module's state dict (names and tensor bytes, in name order): which weights an
+    artifact was made from, independent of the file they came in."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode() + b"\0")
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -20,12 +20,10 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .errors import ExportError, ParityError
-from .files import remove, staged
+from ..errors import ExportError, ParityError
+from ..files import remove, staged
+from ..formats import get_format, trainable_formats
 
-TRAIN_EXPORTERS = {"executorch": "edgekit.exporters.train_executorch", "tflite": "edgekit.exporters.train_tflite",
-                   "coreml": "edgekit.exporters.train_coreml"}
-SUFFIX = {"executorch": ".pte", "tflite": ".tflite", "coreml": ".mlpackage"}
 DEFAULT_BATCH = 32
 DEFAULT_MAX_CLASSES = 100
 BACKBONE_TOL = 1e-3  # max abs error of the fp32 backbone embedding against PyTorch
@@ -48,7 +46,7 @@ def backbone_module(model):
 
 def file_names(artifact: Union[str, os.PathLike], target: str) -> dict:
     p = Path(artifact)
-    ext = SUFFIX[target]
+    ext = get_format(target).suffix
     stem = p.name[:-len(ext)] if p.name.endswith(ext) else p.stem
     return {"backbone": f"{stem}.backbone{ext}", "train_step": f"{stem}.train{ext}", "head_weights": f"{stem}.head.npz"}
 
@@ -61,12 +59,12 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
     exported to `target`), update its sidecar manifest, and return the `trainable_head` block."""
     import torch
 
-    from .capture import capture
-    from .exporters import get_target
-    from .manifest import read_sidecar, sha256_file, validate, write_sidecar
+    from ..capture import capture
+    from ..exporters import get_target
+    from ..manifest import read_sidecar, sha256_file, validate, write_sidecar
 
-    if target not in TRAIN_EXPORTERS:
-        raise ExportError(f"--trainable-head supports targets {', '.join(TRAIN_EXPORTERS)}, not {target}")
+    if target not in trainable_formats():
+        raise ExportError(f"--trainable-head supports targets {', '.join(trainable_formats())}, not {target}")
     if not isinstance(max_classes, int) or max_classes < 2 or not isinstance(batch, int) or batch < 1:
         raise ExportError(f"--max-classes must be an integer >= 2 and the train batch >= 1, got {max_classes}, {batch}")
     for attr in ("forward_features", "head", "embedding_dim"):
@@ -88,8 +86,8 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
         with staged(paths["backbone"]) as tmp:
             lowered.save(str(tmp), None)
         written.append(paths["backbone"])
-        parity = _check_backbone(backbone, cap.example, paths["backbone"], precision) if verify else None
-        mod = importlib.import_module(TRAIN_EXPORTERS[target])
+        parity = _check_backbone(backbone, cap.example, paths["backbone"], precision, exporter) if verify else None
+        mod = importlib.import_module(get_format(target).trainer)
         mod.export_train_step(paths["train_step"], D, max_classes, batch)
         written.append(paths["train_step"])
         with torch.no_grad():
@@ -121,16 +119,14 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
     return block
 
 
-def _check_backbone(backbone, example, path: Path, precision: str) -> Optional[dict]:
+def _check_backbone(backbone, example, path: Path, precision: str, exporter) -> Optional[dict]:
     """Embedding of the lowered backbone vs PyTorch on the capture's example input, where the
     format runs here (not Core ML on Linux)."""
-    import sys
-
     import torch
 
-    if path.suffix == ".mlpackage" and sys.platform != "darwin":
-        return {"status": "not_run", "reason": "Core ML runs only on macOS"}
-    from .runtimes import load
+    if not exporter.runs_here:
+        return {"status": "not_run", "reason": exporter.parity_unavailable}
+    from ..runtimes import load
 
     with torch.no_grad():
         ref = backbone(example).numpy()
@@ -164,31 +160,31 @@ def add_trainable_head(artifact, *, weights=None, calib=None, calib_count: int =
     """--trainable-head for an artifact just exported from a zoo model (an edgekit.export Artifact,
     or its path): rebuilds the model from the manifest (name, weights) and lowers its backbone with
     the artifact's own target, precision, quantization recipe, layout and input size."""
-    from .errors import ArtifactError
-    from .manifest import read_sidecar
-    from .zoo import create_model
+    from ..errors import ArtifactError
+    from ..manifest import read_sidecar
+    from ..zoo import create_model
 
     path = getattr(artifact, "path", artifact)
     manifest = read_sidecar(path)
     if manifest is None:
         raise ArtifactError(f"{path} has no manifest; --trainable-head needs an edgekit export")
     target = manifest["target"]["name"]
-    if target not in TRAIN_EXPORTERS:
-        raise ExportError(f"--trainable-head supports targets {', '.join(TRAIN_EXPORTERS)}, not {target}")
+    if target not in trainable_formats():
+        raise ExportError(f"--trainable-head supports targets {', '.join(trainable_formats())}, not {target}")
     model = create_model(manifest["model"]["name"], weights=weights)
     pre = manifest["preprocessing"]
     options = getattr(artifact, "options", None)
     if options is not None:
         recipe = options.recipe
     else:  # a path: the recipe its manifest records
-        from .exporters import get_target
-        from .quant.recipe import QuantRecipe
+        from ..exporters import get_target
+        from ..quant.recipe import QuantRecipe
 
         recipe = QuantRecipe.from_manifest(manifest.get("quantization"), get_target(target).quant_backend)
     quant = recipe.scheme if (recipe is not None and manifest["precision"] == "int8") else None
     calib_set = None
     if quant == "static":
-        from .calib import load_calibration
+        from ..calib import load_calibration
 
         if calib is None:
             raise ExportError("the int8 static backbone of --trainable-head needs --calib DIR")

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .files import staged, write_text
+from ..files import staged, write_text
 
 
 def _dist(r: dict) -> dict:
@@ -91,7 +91,7 @@ def svg(doc: dict, width: int = 900) -> str:
 
 
 def html_page(doc: dict) -> str:
-    from .bench_output import format_table
+    from .output import format_table
 
     title = "edgekit bench: latency distributions"
     return (
@@ -125,7 +125,7 @@ def write_plot(doc: dict, path, prefer_png: Optional[bool] = None) -> Path:
             return out
         matplotlib.use("Agg")
         return _png(doc, path)
-    from .errors import InputError
+    from ..errors import InputError
 
     raise InputError(f"--plot must end in .png, .html or .svg, got {path.name}")
 

@@ -2,8 +2,8 @@
 user's own classes, in the artifact's own runtime, and write a new deployable artifact.
 
 1. embeddings: the artifact's backbone program (image -> pooled embedding) in its own runtime
-   (ExecuTorch, TFLite), cached on disk (edgekit.embeddings);
-2. training: the artifact's head training program in the same runtime (edgekit.head_trainers);
+   (ExecuTorch, TFLite), cached on disk (edgekit.tune.embeddings);
+2. training: the artifact's head training program in the same runtime (edgekit.tune.trainers);
    Core ML runs only on macOS, so there the numpy step (the oracle) trains, and on Linux the
    embeddings come from the PyTorch zoo model with the manifest's weights;
 3. held-out evaluation before and after, per-epoch loss/accuracy with a progress bar;
@@ -27,15 +27,17 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ._version import __version__
-from .errors import ArtifactError, DataError
-from .files import place_all, remove, size_bytes, temp_path
+from .._version import __version__
+from ..errors import ArtifactError, DataError
+from ..files import place_all, remove, size_bytes, temp_path
+from ..progress import Reporter
+from ..formats import get_format, trainable_formats
 from .head_numpy import NumpyHeadTrainer, log_softmax, logits as head_logits
-from .manifest import read_sidecar, sha256_file, sidecar_path
-from . import tune_data
+from ..manifest import read_sidecar, sha256_file, sidecar_path
+from ..runtimes.headed import load_head, save_head
+from . import data as tune_data
 
 PathLike = Union[str, os.PathLike]
-SUFFIX = {"executorch": ".pte", "tflite": ".tflite", "coreml": ".mlpackage"}
 
 
 @dataclass
@@ -77,33 +79,16 @@ def trainable_files(artifact: PathLike, manifest: Optional[dict] = None) -> dict
     return out
 
 
-def load_head(path: PathLike):
-    try:
-        with np.load(path) as z:
-            return np.asarray(z["weight"], np.float32), np.asarray(z["bias"], np.float32)
-    except (OSError, ValueError, KeyError) as e:
-        raise ArtifactError(f"{path} is not a head weights .npz with 'weight' [C,D] and 'bias' [C] ({e})") from None
+def _progress_of(reporter: Reporter, label: str, total: int):
+    """A (done, total) callback drawing one progress line."""
+    task = reporter.task(label, total)
 
-
-def save_head(path: PathLike, W, b) -> None:
-    with open(path, "wb") as fh:
-        np.savez(fh, weight=np.asarray(W, np.float32), bias=np.asarray(b, np.float32))
-
-
-class Progress:
-    """A one-line text progress bar on stderr (no dependency)."""
-
-    def __init__(self, enabled: bool, width: int = 30, stream=None):
-        self.enabled, self.width, self.stream = enabled, width, stream or sys.stderr
-
-    def update(self, label: str, i: int, n: int, extra: str = ""):
-        if not self.enabled:
-            return
-        done = int(self.width * i / max(n, 1))
-        self.stream.write(f"\r{label} [{'#' * done}{'.' * (self.width - done)}] {i}/{n} {extra}")
+    def update(i: int, n: int) -> None:
+        task.update(i)
         if i >= n:
-            self.stream.write("\n")
-        self.stream.flush()
+            task.close()
+
+    return update
 
 
 def evaluate(f, y, W, b) -> dict:
@@ -120,7 +105,7 @@ def _backbone_embedder(fmt: str, files: dict, manifest: dict, threads):
     if fmt == "coreml" and sys.platform != "darwin":
         return _torch_embedder(manifest) + ("Core ML runs only on macOS: embeddings from the PyTorch model "
                                             "with the same weights",)
-    from .runtimes import load
+    from ..runtimes import load
 
     rt = load(files["backbone"], threads=threads, probe=False)
     return (lambda x: rt.run(x)[0]), rt.runtime_name, rt.runtime_version, ""
@@ -129,7 +114,7 @@ def _backbone_embedder(fmt: str, files: dict, manifest: dict, threads):
 def _torch_embedder(manifest: dict):
     try:
         import torch
-        from .zoo import create_model
+        from ..zoo import create_model
     except ImportError as e:
         raise ArtifactError(f"a Core ML artifact cannot run on {sys.platform}; computing its embeddings here "
                             f"needs PyTorch (pip install 'edgekit[export]'): {e}") from None
@@ -140,9 +125,9 @@ def _torch_embedder(manifest: dict):
         warnings.simplefilter("ignore")  # random-init warning: checked against the hash below
         model = create_model(model_info["name"], weights=weights)
     want = (model_info.get("weights") or {}).get("state_dict_sha256")
-    from .export import _state_dict_sha256
+    from ..weights.state_dict import state_dict_sha256
 
-    if want is None or _state_dict_sha256(model) != want:
+    if want is None or state_dict_sha256(model) != want:
         raise ArtifactError(f"a Core ML artifact cannot run on {sys.platform}, and the PyTorch model "
                             f"{model_info['name']} with weights {src!r} does not reproduce its weights "
                             "(state_dict sha256 differs); tune it on macOS")
@@ -155,7 +140,7 @@ def _torch_embedder(manifest: dict):
 
 
 def _make_trainer(fmt: str, train_step: Path, lr, momentum, weight_decay, threads):
-    from .head_trainers import ExecuTorchHeadTrainer, TFLiteHeadTrainer
+    from .trainers import ExecuTorchHeadTrainer, TFLiteHeadTrainer
 
     if fmt == "executorch":
         t = ExecuTorchHeadTrainer(train_step, lr, momentum, weight_decay, threads)
@@ -168,7 +153,7 @@ def _make_trainer(fmt: str, train_step: Path, lr, momentum, weight_decay, thread
 
 
 def _out_paths(out: PathLike, source: Path, fmt: str) -> dict:
-    ext = SUFFIX[fmt]
+    ext = get_format(fmt).suffix
     out = Path(out)
     if out.suffix.lower() == ext:
         main = out
@@ -213,12 +198,12 @@ def tune(artifact: PathLike, data_dir: PathLike, out: PathLike, *, epochs: int =
     manifest = read_sidecar(artifact)
     files = trainable_files(artifact, manifest)
     fmt = files["format"]
-    if fmt not in SUFFIX:
-        raise ArtifactError(f"tuning supports executorch, tflite and coreml artifacts, not {fmt}")
+    if fmt not in trainable_formats():
+        raise ArtifactError(f"tuning supports {', '.join(trainable_formats())} artifacts, not {fmt}")
     paths = _out_paths(out, artifact, fmt)
     data = tune_data.scan(data_dir)
     C = len(data.labels)
-    bar = Progress(progress)
+    reporter = Reporter(progress, after=0.0)
 
     # 1. embeddings in the artifact's runtime
     from .embeddings import embed_images
@@ -228,7 +213,7 @@ def tune(artifact: PathLike, data_dir: PathLike, out: PathLike, *, epochs: int =
         warnings.warn(emb_note, stacklevel=2)
     t_emb = time.perf_counter()
     emb, ok, unreadable, hits = embed_images(embed, data.paths, manifest["preprocessing"], sha256_file(files["backbone"]),
-                                             cache_dir, lambda i, n: bar.update("embeddings", i, n))
+                                             cache_dir, _progress_of(reporter, "embeddings", len(data.paths)))
     t_emb = time.perf_counter() - t_emb
     tune_data.warn_skipped([str(Path(p).relative_to(data_dir)) for p in unreadable], "not a readable image")
     targets = data.targets[ok]
@@ -268,10 +253,12 @@ def tune(artifact: PathLike, data_dir: PathLike, out: PathLike, *, epochs: int =
     for ep in range(1, epochs + 1):
         order = tr[order_rng.permutation(len(tr))]
         losses, nb = [], (len(order) + bs - 1) // bs
+        bar = reporter.task(f"epoch {ep}/{epochs}", nb)
         for i in range(nb):
             idx = order[i * bs:(i + 1) * bs]
             losses.append(trainer.step(emb[idx], targets[idx]) * len(idx))
-            bar.update(f"epoch {ep}/{epochs}", i + 1, nb, "" if i + 1 < nb else "")
+            bar.update(i + 1)
+        bar.close()
         W, b = trainer.weights()
         train_acc = float((head_logits(emb[tr], W, b).argmax(1) == targets[tr]).mean())
         row = {"epoch": ep, "loss": float(np.sum(losses) / len(order)), "train_accuracy": train_acc,
@@ -313,7 +300,7 @@ def _write_artifact(paths: dict, source: Path, manifest: dict, files: dict, W, b
     import copy
     import json
 
-    from .manifest import validate
+    from ..manifest import validate
 
     main = paths["main"]
     main.parent.mkdir(parents=True, exist_ok=True)

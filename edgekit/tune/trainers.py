@@ -5,7 +5,7 @@
     W, b = t.weights()                  # the real C rows
 
 The TFLite trainer is torch-free (numpy + a TFLite interpreter). The numpy oracle
-(edgekit.head_numpy.NumpyHeadTrainer) has the same interface."""
+(edgekit.tune.head_numpy.NumpyHeadTrainer) has the same interface."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 
-from .errors import ArtifactError, DataError, MissingDependencyError
+from ..errors import ArtifactError, DataError, MissingDependencyError
 from .head_numpy import NumpyHeadTrainer, one_hot
 
 PathLike = Union[str, os.PathLike]

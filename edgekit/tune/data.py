@@ -12,8 +12,8 @@ from typing import Union
 
 import numpy as np
 
-from .errors import DataError
-from .preprocess import IMAGE_SUFFIXES
+from ..errors import DataError
+from ..preprocess import IMAGE_SUFFIXES
 
 
 @dataclass

@@ -1,8 +1,6 @@
 """Host and memory side of `edgekit bench`: the description of the machine the numbers were
 measured on (CPU model, cores, OS, Python and numpy versions) and the peak resident-set increase
-over a block of code (PeakRSS). numpy and the standard library only.
-
-edgekit.bench re-exports these names."""
+over a block of code (PeakRSS). numpy and the standard library only."""
 from __future__ import annotations
 
 import gc
