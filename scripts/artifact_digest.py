@@ -9,7 +9,9 @@ differ is what the converters and edgekit write. Compare the output of two check
     python scripts/artifact_digest.py efficientnet_lite0 --weights imagenet --target all > a.txt
 
 A converter that is not deterministic (Core ML's package writes fresh identifiers) shows up as
-a differing digest in both runs of the same checkout; run it twice to see which ones are."""
+a differing digest in both runs of the same checkout; run it twice to see which ones are. ONNX
+files also record the exporting source file's path in each node's stack trace, so for .onnx a
+second digest is printed with the nodes' metadata removed ("content")."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +49,19 @@ def _freeze_clock() -> None:
             mod.time = still
 
 
+def _onnx_content_digest(path: Path) -> str:
+    """sha256 of an ONNX model with every node's metadata_props (stack traces, source paths)
+    removed."""
+    import hashlib
+
+    import onnx
+
+    m = onnx.load(str(path))
+    for node in m.graph.node:
+        del node.metadata_props[:]
+    return hashlib.sha256(m.SerializeToString(deterministic=True)).hexdigest()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
@@ -71,7 +86,8 @@ def main(argv=None) -> int:
     for art in arts if isinstance(arts, list) else [arts]:
         side = art.path.with_name(art.path.name + ".json")
         manifest = json.loads(side.read_text())
-        print(f"{art.path.name}  artifact {sha256_file(art.path)}  manifest {sha256_file(side)}  "
+        extra = f"  content {_onnx_content_digest(art.path)}" if art.path.suffix == ".onnx" else ""
+        print(f"{art.path.name}  artifact {sha256_file(art.path)}  manifest {sha256_file(side)}{extra}  "
               f"parity {manifest['parity'].get('status')} maxabs {manifest['parity'].get('max_abs_error')}")
     return 0
 

@@ -258,7 +258,7 @@ def test_detect_format_by_suffix_and_magic(tiny, copy, tmp_path):
         detect_format(copy("tiny.tflite", "fake.pte"))
     with pytest.raises(ArtifactError, match="TFL3"):
         detect_format(copy("tiny.pte", "fake.tflite"))
-    with pytest.raises(ArtifactError, match="not an ONNX model"):
+    with pytest.raises(ArtifactError, match="not a valid .onnx file: it looks like a executorch file"):
         detect_format(copy("tiny.pte", "fake.onnx"))
     junk = tmp_path / "weights.bin"
     junk.write_bytes(b"\x00\x01garbage" * 10)

@@ -9,6 +9,7 @@ backend is one subclass here and one entry in BACKENDS.
   recipe knobs (clamp fusion, rounding, bias correction, float head, guard) are not applied."""
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Callable
 
@@ -41,7 +42,7 @@ def _with_observer(cfg, observer: str):
     return dataclasses.replace(cfg, input_activation=act, output_activation=act)
 
 
-class QuantBackend:
+class QuantBackend(abc.ABC):
     """A quantization backend (see the module docstring). Class attributes are its facts."""
 
     name: str = ""
@@ -56,14 +57,14 @@ class QuantBackend:
     stock_static_name: str = ""           # manifest recipe name of a stock-only static recipe
     stock_activations: str = ""           # ... and how it quantizes activations
 
+    @abc.abstractmethod
     def stock_config(self, per_channel: bool, observer: str):
         """The backend's own static int8 quantization config (with edgekit's observer choice)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stock_quantizer(self, cfg, keep: Callable):
         """The backend's own PT2E quantizer with config `cfg`, leaving a node in float where
         keep(node) is False."""
-        raise NotImplementedError
 
     def head_input_spec(self, per_channel: bool):
         """The input quantization of a float-output head, or None to keep its static int8 input."""
