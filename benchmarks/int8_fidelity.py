@@ -185,7 +185,7 @@ def measure(model_name, runtime, recipe, split, args, cache):
         "flip_fp32_margins": [round(float(margin[i]), 4) for i in flips],
         "kl": round(kl(ref, y), 5),
         "cosine_mean": round(float(cos.mean()), 5),
-        "float_layers": qr.recipe["float_layers"],
+        "float_layers": list(qr.recipe.float_layers),
         "guard_agreement": qr.agreement,
         "ops_outside_delegate": outside,
         "quantize_s": round(t_quant, 1),
