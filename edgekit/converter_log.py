@@ -129,7 +129,8 @@ class ConverterLog:
             else:  # an internal error: its traceback belongs in the log too
                 import traceback
 
-                self.write_line("edgekit: " + "".join(traceback.format_exception(exc_type, exc, tb)))
+                for ln in "".join(traceback.format_exception(exc_type, exc, tb)).splitlines():
+                    self.write_line("edgekit: " + ln)
         self.restore()
 
     def restore(self) -> None:

@@ -211,11 +211,11 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"--out must be a directory, {out_dir} is a file")
 
+    module, card, model_name, weights_info = _resolve_model(model, weights, card, input_size)
     items = [f"{e.name} {o.tag}" for e, o in plans]
     notify = progress or (lambda *a: None)
     for item in items:  # the capture is shared: every target's clock runs during it
         notify(item, "capture", None, None)
-    module, card, model_name, weights_info = _resolve_model(model, weights, card, input_size)
     from .capture import capture
 
     log.info("capturing %s at %s px, layout %s", card.name, card.input_size, layout)

@@ -126,20 +126,29 @@ def pareto(points: list) -> list:
     return best
 
 
-def tradeoff_svg(points: list, x_label: str, y_label: str, width: int = 900, height: int = 380) -> str:
-    """A scatter of artifacts: points are dicts name, x, y, agreement (0..1 or None). Lower-left
-    is faster and smaller; filled points are the ones nothing else beats (pareto())."""
-    top, bottom, left, right = 20, 50, 70, 250
-    plot_w, plot_h = width - left - right, height - top - bottom
-    xt = nice_ticks(0.0, max(p["x"] for p in points) * 1.1)
-    yt = nice_ticks(0.0, max(p["y"] for p in points) * 1.15)
-    xhi, yhi = xt[-1], yt[-1]
+def _axis(values: list) -> list:
+    """Ticks from zero past the largest value: distances on the chart stay honest (two artifacts
+    0.2 MB apart look alike, as they are)."""
+    ticks = nice_ticks(0.0, max(values) * 1.1 or 1.0, 5)
+    while ticks[-1] < max(values) * 1.05:
+        ticks.append(round(ticks[-1] + (ticks[1] - ticks[0]), 10))
+    return ticks
+
+
+def tradeoff_svg(points: list, x_label: str, y_label: str, width: int = 1000, height: int = 360) -> str:
+    """A scatter of artifacts: points are dicts name, x, y, agreement (0..1 or None), drawn as
+    numbered dots with the numbered list beside the plot (names never overlap). Lower-left is
+    faster and smaller; filled dots are the ones nothing else beats (pareto())."""
+    top, bottom, left, plot_w = 20, 50, 70, 480
+    plot_h = height - top - bottom
+    xt, yt = _axis([p["x"] for p in points]), _axis([p["y"] for p in points])
+    (xlo, xhi), (ylo, yhi) = (xt[0], xt[-1]), (yt[0], yt[-1])
 
     def x(v: float) -> float:
-        return left + v / xhi * plot_w
+        return left + (v - xlo) / (xhi - xlo) * plot_w
 
     def y(v: float) -> float:
-        return top + plot_h - v / yhi * plot_h
+        return top + plot_h - (v - ylo) / (yhi - ylo) * plot_h
 
     parts = _open(width, height, f"{y_label} against {x_label}, coloured by top-1 agreement")
     for t in xt:
@@ -148,30 +157,36 @@ def tradeoff_svg(points: list, x_label: str, y_label: str, width: int = 900, hei
     for t in yt:
         parts.append(f'<line x1="{left}" y1="{y(t):.1f}" x2="{left + plot_w}" y2="{y(t):.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{left - 8}" y="{y(t) + 4:.1f}" text-anchor="end" fill="#333">{t:g}</text>')
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" fill="#333">{_e(x_label)}</text>')
+    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#bbb"/>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 12}" text-anchor="middle" fill="#333">{_e(x_label)}</text>')
     parts.append(f'<text x="16" y="{top + plot_h / 2:.1f}" text-anchor="middle" fill="#333" '
                  f'transform="rotate(-90 16 {top + plot_h / 2:.1f})">{_e(y_label)}</text>')
     front = set(pareto(points))
-    placed: list = []
+    lx, ly = left + plot_w + 30, top + 8
     for i, p in enumerate(points):
         cx, cy, color = x(p["x"]), y(p["y"]), agreement_color(p["agreement"])
         fill = color if i in front else "white"
-        parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="7" fill="{fill}" stroke="{color}" stroke-width="2.5"/>')
+        parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="9" fill="{fill}" stroke="{color}" stroke-width="2.5"/>')
+        parts.append(f'<text x="{cx:.1f}" y="{cy + 4:.1f}" text-anchor="middle" font-size="10" font-weight="bold" '
+                     f'fill="{"white" if i in front else "#111"}">{i + 1}</text>')
         agr = "agreement n/a" if p["agreement"] is None else f"agreement {p['agreement'] * 100:.1f}%"
-        ly = cy + 4
-        while any(abs(ly - q[1]) < 14 and abs(cx - q[0]) < 180 for q in placed):  # keep labels apart
-            ly += 14
-        placed.append((cx, ly))
-        parts.append(f'<text x="{cx + 12:.1f}" y="{ly:.1f}" fill="#111" font-size="11">{_e(p["name"])} '
-                     f'<tspan fill="#666">({agr})</tspan></text>')
-    lx, ly = width - right + 20, top + 10
+        parts.append(f'<circle cx="{lx}" cy="{ly - 4}" r="8" fill="{fill}" stroke="{color}" stroke-width="2"/>')
+        parts.append(f'<text x="{lx}" y="{ly}" text-anchor="middle" font-size="10" font-weight="bold" '
+                     f'fill="{"white" if i in front else "#111"}">{i + 1}</text>')
+        parts.append(f'<text x="{lx + 16}" y="{ly}" fill="#111">{_e(p["name"])}</text>')
+        parts.append(f'<text x="{lx + 16}" y="{ly + 14}" fill="#666" font-size="11">{_e(p["detail"])}, {agr}</text>')
+        ly += 36
+    ly += 4
     for label, color in (("agreement >= 99%", agreement_color(1.0)), ("95% - 99%", agreement_color(0.96)),
                          ("< 95%", agreement_color(0.5)), ("not measured", agreement_color(None))):
-        parts.append(f'<circle cx="{lx}" cy="{ly}" r="6" fill="{color}"/>')
-        parts.append(f'<text x="{lx + 12}" y="{ly + 4}" fill="#333">{_e(label)}</text>')
-        ly += 20
-    parts.append(f'<circle cx="{lx}" cy="{ly}" r="6" fill="white" stroke="#555" stroke-width="2"/>')
-    parts.append(f'<text x="{lx + 12}" y="{ly + 4}" fill="#333">hollow: another is better</text>')
-    parts.append(f'<text x="{lx + 12}" y="{ly + 20}" fill="#333">on every axis</text>')
+        parts.append(f'<circle cx="{lx}" cy="{ly - 4}" r="6" fill="{color}"/>')
+        parts.append(f'<text x="{lx + 16}" y="{ly}" fill="#333" font-size="11">{_e(label)}</text>')
+        ly += 18
+    parts.append(f'<circle cx="{lx}" cy="{ly - 4}" r="6" fill="white" stroke="#555" stroke-width="2"/>')
+    parts.append(f'<text x="{lx + 16}" y="{ly}" fill="#333" font-size="11">hollow: another artifact is as good on every '
+                 'axis and better on one</text>')
     parts.append("</svg>")
-    return "\n".join(parts)
+    return "\n".join(parts).replace(f'height="{height}" viewBox="0 0 {width} {height}"',
+                                     f'height="{max(height, ly + 16)}" viewBox="0 0 {width} {max(height, ly + 16)}"', 1) \
+        .replace(f'<rect x="0" y="0" width="{width}" height="{height}"', f'<rect x="0" y="0" width="{width}" '
+                 f'height="{max(height, ly + 16)}"', 1)

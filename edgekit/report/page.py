@@ -151,16 +151,20 @@ def tradeoff_section(c: Collected) -> list:
     benched = [e for e in c.entries if e.bench and (e.bench.get("latency_ms") or {}).get("p50") is not None]
     if benched:
         pts = [{"name": e.file, "x": e.bench["latency_ms"]["p50"], "y": e.manifest["artifact"]["size_bytes"] / 1e6,
-                "agreement": _agreement(e.manifest)} for e in benched]
+                "agreement": _agreement(e.manifest),
+                "detail": f"p50 {e.bench['latency_ms']['p50']:.2f} ms, {e.manifest['artifact']['size_bytes'] / 1e6:.1f} MB"}
+               for e in benched]
         left = [e.file for e in c.entries if e not in benched]
         note = ("Lower left is faster and smaller; colour is top-1 agreement with PyTorch on the parity inputs. "
-                "Filled: no other artifact is at least as fast, as small and as faithful and better in one.")
+                "Filled: no other artifact is at least as fast, as small and as faithful and better in one: "
+                "these are the ones worth choosing between.")
         if left:
             note += f" Not benchmarked, so not shown: {', '.join(left)}."
         svg = tradeoff_svg(pts, "p50 latency per inference (ms)", "size (MB)")
     else:
         pts = [{"name": e.file, "x": e.manifest["artifact"]["size_bytes"] / 1e6,
-                "y": 100.0 * (_agreement(e.manifest) or 0.0), "agreement": _agreement(e.manifest)} for e in c.entries]
+                "y": 100.0 * (_agreement(e.manifest) or 0.0), "agreement": _agreement(e.manifest),
+                "detail": f"{e.manifest['artifact']['size_bytes'] / 1e6:.1f} MB"} for e in c.entries]
         note = ("No bench results in this folder, so size against top-1 agreement (not measured counts as 0). Add "
                 "latency: edgekit bench ARTIFACT... --json OUT/bench.json, then edgekit report OUT.")
         svg = tradeoff_svg(pts, "size (MB)", "top-1 agreement with PyTorch (%)")
