@@ -180,9 +180,9 @@ class StageLine:
         self.stage_since = now if name not in ("waiting", "done") else None
         self.name = name
 
-    def summary(self) -> str:
+    def summary(self, with_total: bool = True) -> str:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in self.stage_seconds.items() if round(v, 1) > 0)
-        return f"done in {self.seconds():.1f} s" + (f" ({parts})" if parts else "")
+        return (f"done in {self.seconds():.1f} s" if with_total else "done") + (f" ({parts})" if parts else "")
 
 
 class Board:
@@ -207,7 +207,7 @@ class Board:
         new_stage = name != line.name
         if new_stage:
             line.enter(name)
-        line.text = line.summary() if name == "done" else _stage_text(name, done, total)
+        line.text = line.summary(with_total=not self.r.tty) if name == "done" else _stage_text(name, done, total)
         line.finished = name == "done"
         if self.r.tty:
             self._draw(line)
@@ -225,6 +225,7 @@ class Board:
         if self._rich is None:
             from rich.console import Console
             from rich.progress import Progress, ProgressColumn, TextColumn
+            from rich.table import Column
             from rich.text import Text
 
             class Seconds(ProgressColumn):
@@ -232,13 +233,17 @@ class Board:
                     return Text(f"{task.fields['line'].seconds():6.1f} s")
 
             # rich lays the tasks out as one table: the columns line up by themselves
-            self._rich = Progress(TextColumn("{task.description}"), Seconds(), TextColumn("{task.fields[stage]}"),
+            self._label_column = Column(no_wrap=True)
+            self._rich = Progress(TextColumn("{task.description}", table_column=self._label_column),
+                                  Seconds(table_column=Column(no_wrap=True, min_width=8, justify="right")),
+                                  TextColumn("{task.fields[stage]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
                                   console=Console(file=self.r.stream), transient=False,
                                   redirect_stdout=False, redirect_stderr=False)
             self._rich.start()
         for item in self.lines.values():
             if item.rich_id is None:
                 item.rich_id = self._rich.add_task(item.label, total=None, stage=item.text, line=item)
+                self._label_column.min_width = max(self._label_column.min_width or 0, len(item.label))
         self._rich.update(line.rich_id, stage=line.text)
 
     def close(self) -> None:
