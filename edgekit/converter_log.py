@@ -246,8 +246,12 @@ class ConverterLog:
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def line_count(self) -> int:
-        return len(self.text().splitlines())
+    def line_count(self, foreign: bool = False) -> int:
+        """Lines in the log; foreign=True: only other libraries' (not edgekit's own records)."""
+        lines = self.text().splitlines()
+        if foreign:
+            lines = [ln for ln in lines if ln.strip() and not ln.startswith(("[edgekit ", "edgekit: "))]
+        return len(lines)
 
     def text(self) -> str:
         try:

@@ -166,7 +166,7 @@ def run(args) -> int:
             finally:
                 board.close()
     except BaseException as e:
-        _keep_log(clog, args.out)
+        _keep_log(clog, args.out, failed=True)
         e.edgekit_log = clog  # edgekit.cli shows its last lines under the one-line error
         raise
     log_path = _keep_log(clog, args.out)
@@ -194,7 +194,7 @@ def run(args) -> int:
     else:
         _print_one(result)
     if log_path:
-        print(f"log: {log_path} ({clog.line_count()} lines of converter and runtime output; -v shows it live)")
+        print(f"log: {log_path} ({clog.line_count(foreign=True)} lines from converters and runtimes; -v shows them live)")
     if report_path:
         print(f"report: {report_path}")
     if args.bundle and rc == 0:
@@ -219,19 +219,20 @@ def _trainable_head(args, result, rc) -> None:
                 verify=not args.no_verify, log=log.info)
 
 
-def _keep_log(clog, out):
-    """The log goes beside the artifacts; when the export stopped before the output folder
-    existed it stays where it is (named in the error) if it holds anything, else it goes."""
+def _keep_log(clog, out, failed: bool = False):
+    """The log goes beside the artifacts. A failed export whose log holds nothing but edgekit's
+    own lines (a typo in a name) leaves no log, and does not replace an earlier run's; one that
+    stopped before the output folder existed leaves it where it is (the error names it)."""
     from pathlib import Path
 
     if clog.kept:
         return clog.path
+    if failed and not clog.tail(1):
+        clog.discard()
+        return None
     if Path(out).is_dir():
         return clog.keep(out)
-    if clog.tail(1):
-        return clog.path
-    clog.discard()
-    return None
+    return clog.path
 
 
 def _bundle(artifacts, app_dir, photo, out=None) -> None:
