@@ -218,7 +218,8 @@ def artifact_card(e) -> str:
     rows = [("model", f"{model.get('name')} ({model.get('family')}, {model.get('source')})"),
             ("weights", str(w.get("source"))),
             ("params / MACs", f"{model.get('params') or 0:,} / {model.get('macs') or 0:,}"),
-            ("size", f'<td data-k="size_bytes" data-artifact="{_e(a)}" class="n">{art.get("size_bytes")}</td>'),
+            ("size", f'<td><span data-k="size_bytes" data-artifact="{_e(a)}">{art.get("size_bytes")}</span> bytes '
+                     f'({_mb(art.get("size_bytes"))} MB)</td>'),
             ("sha256", str(art.get("sha256"))),
             ("manifest", f"{a}.json" + (f"; embedded: {art['embedded_manifest']}" if art.get("embedded_manifest") else "")),
             ("delegate", str(t.get("delegate") or "none")
