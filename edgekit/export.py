@@ -289,6 +289,7 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
             stage("write")
             lowered.save(str(probe), json.dumps(manifest_with(parity_mod.not_run("being measured").to_dict())))
             arrays, desc = parity_inputs
+            stage("parity", 0, len(arrays))  # the reference run and the runtime's load count as parity
             report = parity_mod.check(str(probe), exporter.name, cap.module, arrays, options.precision, desc)
         finally:
             remove(probe)
