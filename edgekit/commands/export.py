@@ -113,10 +113,16 @@ def _portable_share(path) -> str:
     from ..bench.op_profile import executorch_op_times
     from ..errors import first_line
 
+    from ..converter_log import ConverterLog
+
+    runtime_lines = ConverterLog()  # the runtime's own lines (cpuinfo) stay off the terminal
     try:
-        t = executorch_op_times(path)
+        with runtime_lines:
+            t = executorch_op_times(path)
     except Exception as e:  # profiling is a diagnosis: its failure must not fail the export
         return f"portable kernels' share of the latency: not measured ({type(e).__name__}: {first_line(e, 120)})"
+    finally:
+        runtime_lines.discard()
     ops = ", ".join(f"{op} {ms:.2f} ms" for op, ms in list(t["portable_ops"].items())[:4])
     share = f"{t['portable_fraction']:.0%}" if t["portable_fraction"] is not None else "?"
     return f"portable kernels take {t['portable_ms']:.2f} ms of {t['method_ms']:.2f} ms per call ({share}): {ops}"
