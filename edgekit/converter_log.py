@@ -206,10 +206,11 @@ class ConverterLog:
 
         def showwarning(message, category, filename, lineno, file=None, line=None):
             text = warnings.formatwarning(message, category, filename, lineno, line)
-            log.write_line(text)
+            ours = _from_edgekit(filename)
+            log.write_line(f"[edgekit warning] {message}" if ours else text)
             if log.terminal is None:
                 return
-            if _from_edgekit(filename):
+            if ours:
                 log.terminal.write(f"edgekit: warning: {message}\n")
             elif log.verbose:
                 log.terminal.write(text)
@@ -262,12 +263,15 @@ class ConverterLog:
         return "\n".join(_ANSI.sub("", ln.split("\r")[-1] if ln.rstrip("\r") else ln) for ln in raw.split("\n"))
 
     def tail(self, n: int = 12) -> list:
-        """The last `n` lines that say something: blank lines, bare progress bars and edgekit's own
-        lines (its info records, the error it already printed) left out."""
+        """The last `n` lines that say something about the step that failed: what came after
+        edgekit's last record (`exporting ... -> tflite`), without blank lines, bare progress bars
+        and edgekit's own lines (its records and warnings, the error it already printed)."""
+        lines = self.text().splitlines()
+        marks = [i for i, ln in enumerate(lines) if ln.startswith("[edgekit ")]
         keep = []
-        for ln in self.text().splitlines():
+        for ln in lines[marks[-1] + 1:] if marks else lines:
             s = ln.strip()
-            if not s or s.startswith(("[edgekit info]", "edgekit: ")) or re.fullmatch(r"[\d%|#=> .:/\-\[\]it/s,?]*", s):
+            if not s or s.startswith(("[edgekit ", "edgekit: ")) or re.fullmatch(r"[\d%|#=> .:/\-\[\]it/s,?]*", s):
                 continue
             keep.append(ln.rstrip())
         return keep[-n:]
