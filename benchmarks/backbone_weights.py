@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import torch
 
-    from edgekit.bench.system import host_info
+    from edgekit.bench import host_info
 
     torch.set_num_threads(1)
     rows = [measure(n) for n in args.models.split(",")]

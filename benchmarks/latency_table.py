@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import REPO, ensure_artifact
+from .output import stamp, write_pair
 
 RESULTS = REPO / "benchmarks" / "results"
 JSON_PATH, MD_PATH = RESULTS / "latency.json", RESULTS / "latency.md"
@@ -58,16 +59,12 @@ def order(c: dict) -> tuple:
 
 
 def save(cells: dict, host: dict) -> None:
-    from edgekit.files import write_text
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
     ordered = sorted(cells.values(), key=order)
     doc = {"benchmark": "latency_table", "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": host,
            "method": "p50 of edgekit.load(artifact, threads).run(x) on one random 1x3xHxW float image after warm-up; "
                      "torch rows: PyTorch eager fp32 under inference_mode with torch.set_num_threads(threads)",
            "cells": ordered}
-    write_text(JSON_PATH, json.dumps(doc, indent=2) + "\n")
-    write_text(MD_PATH, markdown(ordered, host))
+    write_pair(JSON_PATH, MD_PATH, doc, markdown(ordered, host), host=host)
 
 
 def markdown(cells: list, host: dict) -> str:
@@ -185,7 +182,8 @@ def main(argv=None) -> int:
     if args.list:  # also rewrites latency.md from the saved cells
         from edgekit.files import write_text
 
-        text = markdown(sorted(cells.values(), key=order), host)
+        saved = json.loads(JSON_PATH.read_text()).get("host") if cells else None
+        _, text = stamp({}, markdown(sorted(cells.values(), key=order), saved or host), host=saved or host)
         if cells:
             write_text(MD_PATH, text)
         sys.stdout.write(text)
