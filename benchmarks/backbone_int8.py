@@ -5,18 +5,20 @@ and ONNX, then
 1. embedding fidelity: int8 vs fp32 embeddings of the same target, each computed by the backbone
    program in its own runtime (1 thread): cosine and relative error ||e8 - e32|| / ||e32||;
 2. a downstream task: the shared photos' ImageNet classes grouped into superclasses (dog, bird,
-   other animal, object), a head trained on each backbone's embeddings with `edgekit tune`
-   (ExecuTorch / TFLite: the artifact's own training program; ONNX has no training program, so
-   there the numpy step edgekit tune's programs are tested against trains, same hyperparameters),
-   5-fold cross-validation by photo (every photo held out once). Reported: held-out accuracy with
-   the fp32 and the int8 backbone, the agreement of their predictions, and the agreement of one
-   head (trained on fp32 features) read on int8 vs fp32 features (the backbone's share alone).
+   other animal, object), a linear head trained on each backbone's embeddings with edgekit tune's
+   recipe (the numpy step its training programs are tested against: same init, order and
+   hyperparameters), 5-fold cross-validation by photo (every photo held out once). Reported:
+   held-out accuracy with the fp32 and the int8 backbone, the agreement of their predictions, and
+   the agreement of one head (trained on fp32 features) read on int8 vs fp32 features (the
+   backbone's share alone). --tune-pair runs the same folds through `edgekit tune` itself, in the
+   artifacts' own runtimes, on two --trainable-head exports (fp32 and int8) of one model.
 
 Every photo is evaluated as itself and mirrored (400 inputs). The int8 calibration draws 100 of
 the 200 photos (edgekit export's draw, seed 0; calibration uses no labels): the tables also give
 the numbers on the 100 photos it did not draw.
 
     python -m benchmarks.backbone_int8 [--models resnet18,mobilenet_v3_small] [--targets executorch,tflite,onnx]
+        [--tune-pair FP32.pte INT8.pte]
 
 Artifacts go to benchmarks/results/tmp/backbone_int8/ (git-ignored) and are reused. Writes
 benchmarks/results/backbone_int8.json and .md."""
@@ -37,7 +39,6 @@ from .photos import PHOTOS, REPO, photo_split
 
 WORK = REPO / "benchmarks" / "results" / "tmp" / "backbone_int8"
 SUFFIX = {"executorch": ".pte", "tflite": ".tflite", "onnx": ".onnx"}
-TRAINABLE = ("executorch", "tflite")
 WEIGHTS = "imagenet-backbone"
 FOLDS = 5
 HP = {"epochs": 30, "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4, "batch": 32, "seed": 0}
@@ -76,40 +77,32 @@ def folds(y: np.ndarray, k: int = FOLDS, seed: int = 0) -> np.ndarray:
 
 # --- artifacts -------------------------------------------------------------------------------
 def export(model: str, target: str, precision: str, log) -> dict:
-    """{"main": artifact, "backbone": image -> embedding program, "manifest": ...}, exported once."""
+    """{"backbone": the image -> embedding program, "manifest": its manifest}, exported once: the
+    zoo model's forward_features (what --trainable-head lowers as <stem>.backbone) as an artifact
+    of its own, so one lowering serves every target, ONNX included."""
+    import json
+
     import edgekit
 
     out = WORK / f"{model}-{target}-{precision}"
-    ext = SUFFIX[target]
-    main = out / f"{model}_{precision}{ext}"
-    backbone = out / (f"{model}_{precision}.backbone{ext}" if target in TRAINABLE else f"{model}_backbone_{precision}{ext}")
-    if not backbone.is_file():
+    path = out / f"{model}_backbone_{precision}{SUFFIX[target]}"
+    if not path.is_file():
+        from dataclasses import replace
+
+        from edgekit.labels import generic_labels
+        from edgekit.tune.trainable import backbone_module
+        from edgekit.zoo import create_model
+
         log(f"exporting {model} {target} {precision} ...")
         out.mkdir(parents=True, exist_ok=True)
-        calib = str(PHOTOS) if precision == "int8" else None
+        m = create_model(model, weights=WEIGHTS)
+        card = replace(m.card, name=f"{model}_backbone", labels=generic_labels(m.embedding_dim))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if target in TRAINABLE:
-                from edgekit.tune.trainable import add_trainable_head
-
-                art = edgekit.export(model, target=target, precision=precision, weights=WEIGHTS, calib=calib, out=str(out))
-                main = Path(art.path)
-                add_trainable_head(art, weights=WEIGHTS, calib=calib)
-            else:
-                from dataclasses import replace
-
-                from edgekit.labels import generic_labels
-                from edgekit.tune.trainable import backbone_module
-                from edgekit.zoo import create_model
-
-                m = create_model(model, weights=WEIGHTS)
-                card = replace(m.card, name=f"{model}_backbone", labels=generic_labels(m.embedding_dim))
-                art = edgekit.export(backbone_module(m), target=target, precision=precision, card=card, calib=calib,
-                                     out=str(out))
-                main = backbone = Path(art.path)
-    import json
-
-    return {"main": main, "backbone": backbone, "manifest": json.loads(Path(str(main) + ".json").read_text())}
+            art = edgekit.export(backbone_module(m), target=target, precision=precision, card=card, out=str(out),
+                                 calib=str(PHOTOS) if precision == "int8" else None, verify=False)
+        path = Path(art.path)
+    return {"backbone": path, "manifest": json.loads(Path(str(path) + ".json").read_text())}
 
 
 def embeddings(backbone: Path, x: np.ndarray) -> np.ndarray:
@@ -176,63 +169,78 @@ def cosine(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
-def measure(model: str, target: str, log) -> dict:
-    files, y, free, names = photos()
-    n = len(files)
-    arts = {p: export(model, target, p, log) for p in ("fp32", "int8")}
-    x = inputs(files, arts["fp32"]["manifest"]["preprocessing"])
-    emb = {p: embeddings(a["backbone"], x) for p, a in arts.items()}
+def cross_validate(emb: dict, y, n: int, C: int, train_head) -> dict:
+    """Held-out predictions of every input ({fp32, int8, cross}: cross = the fp32-trained head on
+    int8 embeddings) over FOLDS folds by photo; train_head(precision, train photo indices) -> (W, b)."""
+    fold = folds(y)
+    pred = {p: np.empty(2 * n, np.int64) for p in ("fp32", "int8", "cross")}
+    for k in range(FOLDS):
+        train = np.flatnonzero(fold != k)
+        held = np.flatnonzero(np.concatenate([fold, fold]) == k)
+        heads = {p: train_head(p, train) for p in ("fp32", "int8")}
+        for p, (W, b) in heads.items():
+            pred[p][held] = (emb[p][held] @ W.T + b).argmax(1)
+        W, b = heads["fp32"]
+        pred["cross"][held] = (emb["int8"][held] @ W.T + b).argmax(1)
+    return pred
+
+
+def summarize(emb: dict, pred: dict, y, free) -> dict:
     yy, free2 = np.concatenate([y, y]), np.concatenate([free, free])
     cos = cosine(emb["int8"], emb["fp32"])
     rel = np.linalg.norm(emb["int8"] - emb["fp32"], axis=1) / np.linalg.norm(emb["fp32"], axis=1)
-    fold = folds(y)
-    pred = {p: np.empty(2 * n, np.int64) for p in ("fp32", "int8", "cross")}
-    with tempfile.TemporaryDirectory(prefix="edgekit-backbone-int8-") as tmp:
-        for k in range(FOLDS):
-            train = np.flatnonzero(fold != k)
-            held = np.flatnonzero(np.concatenate([fold, fold]) == k)
-            heads = {}
-            for p in ("fp32", "int8"):
-                if target in TRAINABLE:
-                    heads[p] = tune_head(arts[p], files, y, names, train, Path(tmp))
-                else:
-                    heads[p] = numpy_head(emb[p][:n], y, len(names), train)
-                W, b = heads[p]
-                pred[p][held] = (emb[p][held] @ W.T + b).argmax(1)
-            W, b = heads["fp32"]
-            pred["cross"][held] = (emb["int8"][held] @ W.T + b).argmax(1)
-    quant = arts["int8"]["manifest"].get("quantization") or {}
-    bb_quant = _backbone_quant(arts["int8"])
 
     def stats(mask):
         return {"inputs": int(mask.sum()),
                 "fp32_accuracy": float((pred["fp32"][mask] == yy[mask]).mean()),
                 "int8_accuracy": float((pred["int8"][mask] == yy[mask]).mean()),
                 "agreement": float((pred["int8"][mask] == pred["fp32"][mask]).mean()),
+                "disagreements": int((pred["int8"][mask] != pred["fp32"][mask]).sum()),
                 "same_head_agreement": float((pred["cross"][mask] == pred["fp32"][mask]).mean()),
                 "cosine_mean": float(cos[mask].mean()), "cosine_min": float(cos[mask].min()),
                 "rel_error_mean": float(rel[mask].mean()), "rel_error_max": float(rel[mask].max())}
 
-    every = np.ones(2 * n, bool)
+    return {"all": stats(np.ones(len(yy), bool)), "calibration_free": stats(free2)}
+
+
+def measure(model: str, target: str, log) -> dict:
+    files, y, free, names = photos()
+    n = len(files)
+    arts = {p: export(model, target, p, log) for p in ("fp32", "int8")}
+    x = inputs(files, arts["fp32"]["manifest"]["preprocessing"])
+    emb = {p: embeddings(a["backbone"], x) for p, a in arts.items()}
+    pred = cross_validate(emb, y, n, len(names), lambda p, train: numpy_head(emb[p][:n], y, len(names), train))
+    quant = arts["int8"]["manifest"].get("quantization") or {}
     return {"model": model, "target": target, "embedding_dim": int(emb["fp32"].shape[1]), "classes": names,
             "per_class": {c: int((y == i).sum()) for i, c in enumerate(names)},
-            "trainer": "edgekit tune (the artifact's training program)" if target in TRAINABLE else "numpy step (edgekit.tune.head_numpy)",
-            "all": stats(every), "calibration_free": stats(free2),
-            "float_layers_main": quant.get("float_layers"), "backbone_quantization": bb_quant,
+            "trainer": "numpy step (edgekit.tune.head_numpy)", **summarize(emb, pred, y, free),
+            "float_layers": quant.get("float_layers"), "guard": {k: quant.get(k) for k in ("agreement", "guard_history")},
             "weights": arts["fp32"]["manifest"]["model"]["weights"]["source"]}
 
 
-def _backbone_quant(art: dict):
-    """What the guard did on the backbone program (ExecuTorch/TFLite: the trainable head's
-    backbone; ONNX: the exported backbone itself)."""
+def tune_pair(fp32_main: Path, int8_main: Path, log) -> dict:
+    """The same task through `edgekit tune` on two --trainable-head exports (fp32 and int8) of one
+    model: each fold trains in the artifact's own runtime; held-out embeddings come from each
+    artifact's backbone program."""
     import json
 
-    side = Path(str(art["backbone"]) + ".json")
-    if side.is_file():
-        q = json.loads(side.read_text()).get("quantization") or {}
-        return {"float_layers": q.get("float_layers"), "agreement": q.get("agreement")}
-    block = art["manifest"].get("trainable_head") or {}
-    return {"backbone_parity": block.get("backbone_parity")}
+    files, y, free, names = photos()
+    n = len(files)
+    arts = {}
+    for p, main in (("fp32", Path(fp32_main)), ("int8", Path(int8_main))):
+        man = json.loads(Path(str(main) + ".json").read_text())
+        arts[p] = {"main": main, "manifest": man, "backbone": main.parent / man["trainable_head"]["backbone"]}
+    x = inputs(files, arts["fp32"]["manifest"]["preprocessing"])
+    emb = {p: embeddings(a["backbone"], x) for p, a in arts.items()}
+    with tempfile.TemporaryDirectory(prefix="edgekit-backbone-int8-") as tmp:
+        pred = cross_validate(emb, y, n, len(names),
+                              lambda p, train: tune_head(arts[p], files, y, names, train, Path(tmp) / p))
+    m = arts["fp32"]["manifest"]
+    return {"model": m["model"]["name"], "target": m["target"]["name"], "embedding_dim": int(emb["fp32"].shape[1]),
+            "classes": names, "per_class": {c: int((y == i).sum()) for i, c in enumerate(names)},
+            "trainer": "edgekit tune (the artifact's training program)", **summarize(emb, pred, y, free),
+            "float_layers": (arts["int8"]["manifest"].get("quantization") or {}).get("float_layers"),
+            "artifacts": {p: a["main"].name for p, a in arts.items()}, "weights": m["model"]["weights"]["source"]}
 
 
 def markdown(rows: list) -> list:
@@ -252,25 +260,45 @@ def markdown(rows: list) -> list:
             md.append(f"| {r['model']} | {r['target']} | {label} | {s['cosine_mean']:.4f} / {s['cosine_min']:.4f} | "
                       f"{s['rel_error_mean']:.3f} / {s['rel_error_max']:.3f} | {s['fp32_accuracy']:.3f} | "
                       f"{s['int8_accuracy']:.3f} | {s['agreement']:.4f} | {s['same_head_agreement']:.4f} | {r['trainer']} |")
-    md += ["", "Float layers the guard kept in the backbone program: " + "; ".join(
-        f"{r['model']} {r['target']}: {(r['backbone_quantization'] or {}).get('float_layers') or '-'}" for r in rows)]
+    md += ["", "Float layers the accuracy guard kept: " + "; ".join(
+        f"{r['model']} {r['target']} ({r['trainer'].split(' (')[0]}): {', '.join(r.get('float_layers') or []) or 'none'}"
+        for r in rows)]
     return md
+
+
+def merged(rows: list) -> list:
+    """The saved rows with these replacing theirs (key: model, target, trainer): a run may redo a part."""
+    import json
+
+    from .output import RESULTS
+
+    path = RESULTS / "backbone_int8.json"
+    key = lambda r: (r["model"], r["target"], r["trainer"])  # noqa: E731
+    old = {key(r): r for r in json.loads(path.read_text())["rows"]} if path.is_file() else {}
+    old.update({key(r): r for r in rows})
+    return sorted(old.values(), key=lambda r: (r["model"], r["trainer"], r["target"]))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="resnet18,mobilenet_v3_small")
+    ap.add_argument("--models", default="resnet18,mobilenet_v3_small", help="comma-separated; '' for none")
     ap.add_argument("--targets", default="executorch,tflite,onnx")
+    ap.add_argument("--tune-pair", nargs=2, action="append", default=[], metavar=("FP32", "INT8"),
+                    help="also run the task through edgekit tune on these --trainable-head exports (repeatable)")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
-    for model in args.models.split(","):
-        for target in args.targets.split(","):
+    for model in [m for m in args.models.split(",") if m]:
+        for target in [t for t in args.targets.split(",") if t]:
             rows.append(measure(model, target, log))
             log(rows[-1])
+    for fp32, int8 in args.tune_pair:
+        rows.append(tune_pair(fp32, int8, log))
+        log(rows[-1])
+    rows = merged(rows)
     write_results("backbone_int8", {"hyperparameters": HP, "folds": FOLDS, "rows": rows}, markdown(rows))
     return 0
 
