@@ -131,3 +131,26 @@ def test_untrained_head_refuses_predict_and_a_tuned_one_predicts(tmp_path, photo
     validate(man)
     write_sidecar(art, man)
     assert len(load(art).predict(photo, k=2)) == 2
+
+
+def test_backbone_export_is_honest_about_its_head(tmp_path, photos_dir):
+    """An export with backbone-only weights: the manifest says the head is untrained, parity is not
+    claimed on all-zero outputs, labels are not ImageNet's, and `edgekit predict` refuses."""
+    import json
+    import subprocess
+    import sys
+
+    import edgekit
+
+    _backbone_or_skip("mobilenet_v3_small")
+    art = edgekit.export("mobilenet_v3_small", target="onnx", weights="imagenet-backbone", out=tmp_path, input_size=96)
+    man = art.manifest
+    assert man["model"]["weights"]["head"] == "untrained" and man["model"]["embedding_dim"] == 576
+    assert man["parity"]["status"] == "not_run" and "untrained" in man["parity"]["reason"]
+    assert man["labels"][:2] == ["class_0", "class_1"]
+    assert json.loads((tmp_path / (art.path.name + ".json")).read_text())["model"]["weights"]["external_data"]["sha256"]
+    photo = sorted(photos_dir.glob("*.JPEG"))[0]
+    res = subprocess.run([sys.executable, "-m", "edgekit", "predict", str(art.path), str(photo)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "untrained classifier head" in res.stderr and "edgekit tune" in res.stderr
