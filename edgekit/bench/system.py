@@ -64,15 +64,20 @@ def _cpu_flags() -> Optional[set]:
 def cpu_isa() -> dict:
     """{"arch", "features": [the int8-relevant ones this CPU has], "int8_dot": bool, "source"}.
     Linux reads /proc/cpuinfo; macOS asks sysctl; elsewhere features are unknown (None)."""
-    machine = platform.machine().lower()
-    arch = "arm" if machine.startswith(("arm", "aarch64")) else "x86" if machine in ("x86_64", "amd64", "i686", "x86") else machine
-    wanted = ISA_FEATURES.get(arch, ())
+    machine = platform.machine()
     flags, source = _cpu_flags(), "/proc/cpuinfo"
-    if flags is None and sys.platform == "darwin" and arch == "arm":
+    if flags is None and sys.platform == "darwin" and machine.lower().startswith("arm"):
         flags, source = _mac_arm_flags(), "sysctl"
+    return isa_from_flags(machine, flags, source)
+
+
+def isa_from_flags(machine: str, flags: Optional[set], source: str) -> dict:
+    """The isa block from a machine name (x86_64, aarch64, arm64-v8a ...) and its CPU flags (None: unknown)."""
+    machine = (machine or "").lower()
+    arch = "arm" if machine.startswith(("arm", "aarch64")) else "x86" if machine in ("x86_64", "amd64", "i686", "x86") else machine
     if flags is None:
         return {"arch": arch, "features": None, "int8_dot": None, "source": "unknown"}
-    have = [f for f in wanted if f in flags]
+    have = [f for f in ISA_FEATURES.get(arch, ()) if f in flags]
     return {"arch": arch, "features": have, "int8_dot": bool(INT8_DOT & set(have)), "source": source}
 
 
