@@ -106,13 +106,24 @@ def export(model: str, target: str, precision: str, log) -> dict:
 
 
 def embeddings(backbone: Path, x: np.ndarray) -> np.ndarray:
+    """The program's embedding of every input, in its own runtime; kept beside it (keyed by the
+    program's and the inputs' sha256) so a re-analysis does not run it again."""
+    import hashlib
+
+    from edgekit.manifest import sha256_file
     from edgekit.runtimes import load
 
+    key = hashlib.sha256((sha256_file(backbone) + hashlib.sha256(x.tobytes()).hexdigest()).encode()).hexdigest()[:16]
+    cache = backbone.with_name(f"{backbone.name}.emb-{key}.npy")
+    if cache.is_file():
+        return np.load(cache)
     m = load(backbone, threads=1)
     try:
-        return np.concatenate([m.run(x[i:i + 1])[0].reshape(1, -1) for i in range(len(x))])
+        e = np.concatenate([m.run(x[i:i + 1])[0].reshape(1, -1) for i in range(len(x))])
     finally:
         m.close()
+    np.save(cache, e)
+    return e
 
 
 def inputs(files, preprocessing: dict) -> np.ndarray:
@@ -147,15 +158,15 @@ def tune_head(art: dict, files, y, names, train_idx, work: Path):
     return W, b
 
 
-def numpy_head(emb, y, C, train_idx):
+def numpy_head(emb, y, C, train_idx, seed: int = HP["seed"]):
     """The numpy step (edgekit.tune.head_numpy) with edgekit tune's recipe: same init, order, epochs."""
     from edgekit.tune.head_numpy import NumpyHeadTrainer
 
-    rng = np.random.default_rng(HP["seed"])
+    rng = np.random.default_rng(seed)
     W0 = (rng.standard_normal((C, emb.shape[1])) * 0.01).astype(np.float32)
     tr = NumpyHeadTrainer(lr=HP["lr"], momentum=HP["momentum"], weight_decay=HP["weight_decay"])
     tr.set_weights(W0, np.zeros(C, np.float32))
-    order_rng = np.random.default_rng(HP["seed"] + 1)
+    order_rng = np.random.default_rng(seed + 1)
     for _ in range(HP["epochs"]):
         order = train_idx[order_rng.permutation(len(train_idx))]
         for i in range(0, len(order), HP["batch"]):
@@ -210,10 +221,16 @@ def measure(model: str, target: str, log) -> dict:
     x = inputs(files, arts["fp32"]["manifest"]["preprocessing"])
     emb = {p: embeddings(a["backbone"], x) for p, a in arts.items()}
     pred = cross_validate(emb, y, n, len(names), lambda p, train: numpy_head(emb[p][:n], y, len(names), train))
+    # the same fp32 features with another seed (init and order): how much two heads differ anyway
+    other = cross_validate({"fp32": emb["fp32"], "int8": emb["fp32"]}, y, n, len(names),
+                           lambda p, train: numpy_head(emb["fp32"][:n], y, len(names), train,
+                                                       seed=HP["seed"] + (0 if p == "fp32" else 7)))
+    seed_agreement = float((other["int8"] == other["fp32"]).mean())
     quant = arts["int8"]["manifest"].get("quantization") or {}
     return {"model": model, "target": target, "embedding_dim": int(emb["fp32"].shape[1]), "classes": names,
             "per_class": {c: int((y == i).sum()) for i, c in enumerate(names)},
             "trainer": "numpy step (edgekit.tune.head_numpy)", **summarize(emb, pred, y, free),
+            "fp32_seed_agreement": seed_agreement,
             "float_layers": quant.get("float_layers"), "guard": {k: quant.get(k) for k in ("agreement", "guard_history")},
             "weights": arts["fp32"]["manifest"]["model"]["weights"]["source"]}
 
@@ -251,15 +268,23 @@ def markdown(rows: list) -> list:
           f"{', '.join(f'{c} ({n})' for c, n in rows[0]['per_class'].items())} photos, a head trained per backbone, "
           f"{FOLDS}-fold cross-validation by photo (each photo held out once), {HP['epochs']} epochs, lr {HP['lr']}, "
           f"momentum {HP['momentum']}, batch {HP['batch']}.", "",
+          "Columns: cosine and relative error ||e8 - e32|| / ||e32|| of the int8 embedding against the fp32 one of "
+          "the same target; held-out accuracy of the head trained on each backbone's features; agreement (own heads): "
+          "int8-backbone head vs fp32-backbone head predictions; agreement (fp32 head on both): one head, trained on "
+          "fp32 features, read on int8 vs fp32 features (the backbone's share alone); two fp32 heads: two heads on the "
+          "same fp32 features, another seed (init and order): how far two trainings differ with no quantization at all.",
+          "",
           "| model | target | inputs | cosine mean / min | rel. error mean / max | fp32 held-out acc | int8 held-out acc | "
-          "agreement (own heads) | agreement (fp32 head on both) | head trained by |",
-          "|---|---|--:|--:|--:|--:|--:|--:|--:|---|"]
+          "agreement (own heads) | agreement (fp32 head on both) | two fp32 heads | head trained by |",
+          "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for r in rows:
         for part, label in (("all", "all 400"), ("calibration_free", "200 (not calibrated on)")):
             s = r[part]
+            seed = f"{r['fp32_seed_agreement']:.4f}" if part == "all" and r.get("fp32_seed_agreement") is not None else "-"
             md.append(f"| {r['model']} | {r['target']} | {label} | {s['cosine_mean']:.4f} / {s['cosine_min']:.4f} | "
                       f"{s['rel_error_mean']:.3f} / {s['rel_error_max']:.3f} | {s['fp32_accuracy']:.3f} | "
-                      f"{s['int8_accuracy']:.3f} | {s['agreement']:.4f} | {s['same_head_agreement']:.4f} | {r['trainer']} |")
+                      f"{s['int8_accuracy']:.3f} | {s['agreement']:.4f} | {s['same_head_agreement']:.4f} | {seed} | "
+                      f"{r['trainer']} |")
     md += ["", "Float layers the accuracy guard kept: " + "; ".join(
         f"{r['model']} {r['target']} ({r['trainer'].split(' (')[0]}): {', '.join(r.get('float_layers') or []) or 'none'}"
         for r in rows)]
