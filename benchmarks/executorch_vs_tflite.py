@@ -26,6 +26,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from .output import write_pair
 
 DEFAULT_MODELS = ["resnet18", "mobilenet_v3_small", "efficientnet_lite0"]
 VARIANTS = ("et_before", "et_after", "tflite")
@@ -159,9 +160,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.render:
         data = json.loads(Path(args.out).with_suffix(".json").read_text())
-        md = to_markdown(data["rows"], data["meta"])
-        _write(Path(args.out).with_suffix(".md"), md)
-        print(md)
+        out = Path(args.out)
+        write_pair(out.with_suffix(".json"), out.with_suffix(".md"), data, to_markdown(data["rows"], data["meta"]),
+                   echo=True)
         return 0
 
     import numpy as np
@@ -205,18 +206,9 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps({"meta": meta, "rows": rows}, indent=2, default=str)
-    md = to_markdown(rows, meta)
-    for path, text in ((out.with_suffix(".json"), payload), (out.with_suffix(".md"), md)):
-        _write(path, text)
-    print(md)
+    write_pair(out.with_suffix(".json"), out.with_suffix(".md"), {"meta": meta, "rows": rows}, to_markdown(rows, meta),
+               echo=True)
     return 0
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _cpu_name() -> str:

@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from .output import write_pair
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -155,11 +156,8 @@ def main(argv=None) -> int:
             "calib_count": args.calib_count, "seed": args.seed, "weights": args.weights,
             "machine": f"{platform.machine()} {os.cpu_count()} cpus", "versions": {
                 p: metadata.version(p) for p in ("torch", "executorch", "litert-torch", "onnxruntime")}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    md = markdown(rows, meta)
-    (args.out / f"{args.name}.md").write_text(md)
-    print(md)
+    write_pair(args.out / f"{args.name}.json", args.out / f"{args.name}.md", {"meta": meta, "rows": rows},
+               markdown(rows, meta), echo=True)
     return 0
 
 

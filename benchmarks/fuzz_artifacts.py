@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from .output import write_pair
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,14 +126,9 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="edgekit-fuzz-"))
     rows = [run_format(f, args.count, work, args.seed) for f in args.formats.split(",")]
     meta = {"count": args.count, "seed": args.seed, "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"}
-    md = markdown(rows, meta)
-    print(md)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from edgekit.files import write_text
-
-    write_text(out.with_suffix(".json"), json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    write_text(out.with_suffix(".md"), md)
+    write_pair(out.with_suffix(".json"), out.with_suffix(".md"), {"meta": meta, "results": rows}, markdown(rows, meta),
+               echo=True)
     return 1 if any(r["non_edgekit_exceptions"] for r in rows) else 0
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .photos import PHOTOS, REPO, SPLITS, bn_recalibrate, build, fp32_margin, kl, photo_split  # noqa: F401
+from .output import write_pair
 
 RESULTS = REPO / "benchmarks" / "results"
 CONFIDENT = 0.05  # fp32 top-1 minus top-2 softmax probability: below it fp32 itself is nearly a coin flip
@@ -208,9 +209,6 @@ def write(rows):
     merged = {key(r): r for r in old if "kl" in r}  # rows of the earlier format are not comparable
     merged.update({key(r): r for r in rows})
     allrows = sorted(merged.values(), key=key)
-    tmp = jpath.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"photos": str(PHOTOS.name), "rows": allrows}, indent=1))
-    os.replace(tmp, jpath)
     lines = [f"# int8 fidelity (held-out photos, real runtimes)\n\n{TABLE_NOTE}\n",
              "| model | runtime | recipe | split | fp32 top-1 | int8 top-1 | agreement | agreement, fp32 margin >= "
              f"{CONFIDENT} | fp32 margins of the flips | KL | cosine | float layers kept | weights |",
@@ -266,11 +264,8 @@ def write(rows):
             lines += ["", "Framings pooled over the two folds:", "",
                       "| model | runtime | recipe | inputs | agreement | 95% interval | flips | photos with a flip |",
                       "|---|---|---|--:|--:|--:|--:|--:|", *pooled]
-    md = "\n".join(lines) + "\n"
-    mpath = RESULTS / "int8_fidelity.md"
-    tmp = mpath.with_suffix(".md.tmp")
-    tmp.write_text(md)
-    os.replace(tmp, mpath)
+    _, md = write_pair(jpath, RESULTS / "int8_fidelity.md", {"photos": str(PHOTOS.name), "rows": allrows},
+                       "\n".join(lines) + "\n")
     return md
 
 

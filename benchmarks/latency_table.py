@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import REPO, ensure_artifact
+from .output import stamp, write_pair
 
 RESULTS = REPO / "benchmarks" / "results"
 JSON_PATH, MD_PATH = RESULTS / "latency.json", RESULTS / "latency.md"
@@ -58,16 +59,12 @@ def order(c: dict) -> tuple:
 
 
 def save(cells: dict, host: dict) -> None:
-    from edgekit.files import write_text
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
     ordered = sorted(cells.values(), key=order)
     doc = {"benchmark": "latency_table", "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": host,
            "method": "p50 of edgekit.load(artifact, threads).run(x) on one random 1x3xHxW float image after warm-up; "
                      "torch rows: PyTorch eager fp32 under inference_mode with torch.set_num_threads(threads)",
            "cells": ordered}
-    write_text(JSON_PATH, json.dumps(doc, indent=2) + "\n")
-    write_text(MD_PATH, markdown(ordered, host))
+    write_pair(JSON_PATH, MD_PATH, doc, markdown(ordered, host), host=host)
 
 
 def markdown(cells: list, host: dict) -> str:
@@ -79,13 +76,15 @@ def markdown(cells: list, host: dict) -> str:
              "shared; wall-clock numbers above ~1.0 load are inflated). 2-thread rows need an idle machine: with every core busy, "
              "a second worker thread mostly waits for a core (PyTorch eager's spinning pool worst of all), so their "
              "speed-ups say little when the load column is high.", "",
-             "| model | target | precision | threads | p50 ms | min ms | cpu p50 ms | speed-up vs eager fp32 | speed-up (cpu) | GFLOP/s | GFLOP/s (cpu) | MACs (G) | size MiB | load | note |",
-             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+             "measured: when the cell was measured and the int8-relevant ISA of that machine (cells from before the "
+             "ISA was recorded say so).", "",
+             "| model | target | precision | threads | p50 ms | min ms | cpu p50 ms | speed-up vs eager fp32 | speed-up (cpu) | GFLOP/s | GFLOP/s (cpu) | MACs (G) | size MiB | load | measured | note |",
+             "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"]
     eager = {(c["model"], c["threads"]): c for c in cells if c["target"] == "torch" and "p50_ms" in c}
     for c in cells:
         if "error" in c:
             lines.append(f"| {c['model']} | {c['target']} | {c['precision']} | {c['threads']} | - | - | - | - | - | - | - | - | - | - | "
-                         f"failed: {c['error'][:160].replace('|', '/')} |")
+                         f"{_measured(c)} | failed: {c['error'][:160].replace('|', '/')} |")
             continue
         base = eager.get((c["model"], c["threads"]))
         speed = base["p50_ms"] / c["p50_ms"] if base else None
@@ -99,8 +98,16 @@ def markdown(cells: list, host: dict) -> str:
         lines.append(
             f"| {c['model']} | {c['target']} | {c['precision']} | {c['threads']} | {c['p50_ms']:.2f} | {c['min_ms']:.2f} | "
             f"{cpu_s} | {speed_s} | {speed_cpu} | {c['gflops']:.1f} | {gf_cpu} | {c['macs'] / 1e9:.3f} | {size} | "
-            f"{c.get('loadavg') or 0:.1f} | {c.get('note', '')} |")
+            f"{c.get('loadavg') or 0:.1f} | {_measured(c)} | {c.get('note', '')} |")
     return "\n".join(lines) + "\n"
+
+
+def _measured(c: dict) -> str:
+    when = (c.get("measured") or "?")[:16].replace("T", " ")
+    isa = c.get("isa")
+    if not isa:
+        return f"{when}, ISA not recorded"
+    return f"{when}, {' '.join(isa.get('features') or []) or '?'}"
 
 
 def time_calls(fn, warmup: int, iters: int, min_seconds: float) -> dict:
@@ -185,7 +192,8 @@ def main(argv=None) -> int:
     if args.list:  # also rewrites latency.md from the saved cells
         from edgekit.files import write_text
 
-        text = markdown(sorted(cells.values(), key=order), host)
+        saved = json.loads(JSON_PATH.read_text()).get("host") if cells else None
+        _, text = stamp({}, markdown(sorted(cells.values(), key=order), saved or host), host=saved or host)
         if cells:
             write_text(MD_PATH, text)
         sys.stdout.write(text)
@@ -241,6 +249,9 @@ def finish(cell: dict, macs: int) -> dict:
     cell["gflops"] = 2.0 * macs / (cell["p50_ms"] / 1e3) / 1e9
     cell["loadavg"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     cell["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    from edgekit.bench import cpu_isa
+
+    cell["isa"] = cpu_isa()
     return cell
 
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from .output import write_pair
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N, CLASSES, SEED = 1000, 10, 0
@@ -154,8 +155,6 @@ def main(argv=None) -> int:
               "notes": "program capacity 100 classes, 10 used; peak RSS is ru_maxrss of the child process "
                        "(includes Python and the runtime); medians over interleaved runs on a shared machine",
               "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tune_speed.json").write_text(json.dumps(result, indent=2) + "\n")
     md = ["| runtime | epoch (1,000 emb, ms) | steps | final loss | train peak RSS MB (+ over baseline) | "
           "backbone ms/image | images/s | backbone peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -166,8 +165,7 @@ def main(argv=None) -> int:
     text = "\n".join(md) + (f"\n\n{result['model']}, {args.threads} thread(s), {result['notes']}. "
                              f"Load average at the end: {result['machine']['load_average_at_end']} on "
                              f"{result['machine']['cpus']} CPUs.\n")
-    (RESULTS / "tune_speed.md").write_text(text)
-    print(text)
+    write_pair(RESULTS / "tune_speed.json", RESULTS / "tune_speed.md", result, "# Head tuning speed\n\n" + text, echo=True)
     return 0
 
 

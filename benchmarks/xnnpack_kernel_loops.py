@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from .output import write_pair
 
 LIBS = {
     "executorch": ("executorch/lib/libexecutorch_backendxnnpack_lowering.so",
@@ -173,14 +174,9 @@ def main() -> int:
         md.append(f"| {n} | {LOOPS[n][0]} | {res[n]:.2f} | {res[n] / base:.2f}x | {spills[n]} |")
     text = "\n".join(md) + "\n"
     out = Path(__file__).parent / "results" / "xnnpack_kernel_loops"
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"ticks_per_10_fma": res, "stack_accesses": spills, "loops": loops,
                "libraries": {k: str(v) for k, v in libs.items()}}
-    for path, body in ((out.with_suffix(".json"), json.dumps(payload, indent=2)), (out.with_suffix(".md"), text)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(body)
-        os.replace(tmp, path)
-    print(text)
+    write_pair(out.with_suffix(".json"), out.with_suffix(".md"), payload, text, echo=True)
     return 0
 
 

@@ -339,6 +339,9 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
         report = parity_mod.not_run("disabled with --no-verify")
     elif not exporter.runs_here:
         report = parity_mod.not_run(exporter.parity_unavailable)
+    elif weights_info.get("head") == "untrained":
+        report = parity_mod.not_run("the head is untrained (backbone-only weights): every output is 0, so parity "
+                                    "would compare nothing; --trainable-head checks the backbone program")
     else:
         # the file checked is written as the artifact will be, manifest embedded: only the
         # parity entry differs, so a fault in the embedding step cannot pass unseen

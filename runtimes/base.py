@@ -228,6 +228,7 @@ class RuntimeModel(ABC):
         probabilities (outputs marked kind=probabilities are used as they are)."""
         if not isinstance(k, int) or k < 1:
             raise InputError(f"k must be a positive integer, got {k!r}")
+        self._check_head_trained()
         x = self._image_to_input(image, preprocessing)
         out = self.run(x)[0]
         scores = np.asarray(out, dtype=np.float64).reshape(out.shape[0] if out.ndim > 1 else 1, -1)[0]
@@ -237,6 +238,15 @@ class RuntimeModel(ABC):
         top = np.argsort(-probs, kind="stable")[:k]
         labels = self.labels
         return [(int(i), labels[i] if labels and i < len(labels) else f"class_{i}", float(probs[i])) for i in top]
+
+    def _check_head_trained(self) -> None:
+        """Backbone-only weights (e.g. `imagenet-backbone`) leave the classifier untrained: its
+        classes would be noise, so predict refuses until `edgekit tune` has trained a head."""
+        weights = ((self.manifest or {}).get("model") or {}).get("weights") or {}
+        if weights.get("head") == "untrained":
+            raise InputError(f"{self.path.name} has an untrained classifier head (weights {weights.get('source', '?')!r} "
+                             f"hold the backbone only), so its classes mean nothing; train a head on your classes with "
+                             f"`edgekit tune` (export with --trainable-head), or use run() for the raw outputs")
 
     def _image_to_input(self, image, preprocessing: Optional[dict]) -> np.ndarray:
         spec = self.inputs[0]

@@ -173,6 +173,8 @@ FAKE_ADB = textwrap.dedent('''\
             print(props.get(c[1], ""))
         elif c == ["cat", "/sys/devices/system/cpu/possible"]:
             print("0-7")
+        elif c[0] == "grep" and c[-1] == "/proc/cpuinfo":
+            print("Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics asimdrdm lrcpc dcpop asimddp i8mm")
         elif c[0] == "mkdir":
             if c[1] in state["dirs"]:
                 print("mkdir: '%s': File exists" % c[1], file=sys.stderr); rc = 1
@@ -227,6 +229,8 @@ def test_adb_bench_end_to_end_with_fake_adb(fake_adb):
     validate(doc)
     assert doc["remote"]["transport"] == "adb" and doc["remote"]["target"] == "R5CT1234ABC"
     assert doc["host"]["device"] == "Google Pixel 7" and doc["host"]["cpu"] == "Tensor G2" and doc["host"]["cores"] == 8
+    assert doc["host"]["isa"] == {"arch": "arm", "features": ["asimd", "asimddp", "i8mm"], "int8_dot": True,
+                                  "source": "adb /proc/cpuinfo"}
     tfl, pte = doc["results"]
     # numbers are the recording's, converted to ms
     assert tfl["source"] == "benchmark_model" and tfl["latency_ms"]["mean"] == pytest.approx(33.2094)

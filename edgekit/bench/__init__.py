@@ -7,8 +7,8 @@ from .document import SCHEMA_ID, SCHEMA_PATH, add_ratios, report, schema, valida
 from .measure import (DEFAULT_ITERS, DEFAULT_WARMUP, MAX_STORED_SAMPLES, MIN_SAMPLES, bench_artifact,
                       check_run_options, measure, random_inputs)
 from .stats import OUTLIER_RULE, outliers, summarize
-from .system import PeakRSS, cpu_model, host_info
+from .system import PeakRSS, cpu_isa, cpu_model, host_info, isa_line
 
 __all__ = ["SCHEMA_ID", "SCHEMA_PATH", "add_ratios", "report", "schema", "validate", "DEFAULT_ITERS", "DEFAULT_WARMUP",
            "MAX_STORED_SAMPLES", "MIN_SAMPLES", "bench_artifact", "check_run_options", "measure", "random_inputs",
-           "OUTLIER_RULE", "outliers", "summarize", "PeakRSS", "cpu_model", "host_info"]
+           "OUTLIER_RULE", "outliers", "summarize", "PeakRSS", "cpu_model", "cpu_isa", "host_info", "isa_line"]

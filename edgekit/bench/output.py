@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Optional
 
-from ..report.page import where_line as header_line  # one copy, shared with the HTML pages
+from ..report.page import where_line  # one copy, shared with the HTML pages
 
 
 def _num(v, fmt: str = "{:.2f}") -> str:
@@ -17,6 +17,20 @@ def _mib(b) -> str:
     return "-" if b is None else f"{b / 2**20:.1f}"
 
 
+def header_line(doc: dict) -> str:
+    """The table's first line: where and how (shared with the HTML page), and the CPU's ISA."""
+    return where_line(doc) + isa_clause(doc["host"])
+
+
+def isa_clause(host: dict) -> str:
+    """"; ISA avx2 fma (int8 dot products: no)" from the host's isa block ("" where not recorded)."""
+    isa = host.get("isa")
+    if not isa:
+        return ""
+    feats = isa.get("features")
+    have = "unknown" if feats is None else (" ".join(feats) or "none int8-relevant")
+    dot = {True: "yes", False: "no", None: "unknown"}[isa.get("int8_dot")]
+    return f"; ISA {have} (int8 dot products: {dot})"
 
 
 COLUMNS = ("artifact", "runtime", "threads", "size MiB", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms",
@@ -75,7 +89,7 @@ def format_table(doc: dict) -> str:
 CSV_FIELDS = ("artifact", "path", "format", "runtime", "runtime_version", "threads", "source", "size_bytes",
               "import_ms", "load_ms", "first_run_ms", "warmup", "count", "min_ms", "p50_ms", "p90_ms", "p95_ms",
               "p99_ms", "mean_ms", "std_ms", "max_ms", "outliers", "outlier_threshold_ms", "throughput_per_s",
-              "peak_rss_increase_bytes", "rss_method", "ratio_to_fastest", "cpu", "cores", "os", "machine", "remote")
+              "peak_rss_increase_bytes", "rss_method", "ratio_to_fastest", "cpu", "cpu_isa", "int8_dot", "cores", "os", "machine", "remote")
 
 
 def to_csv(doc: dict) -> str:
@@ -99,7 +113,8 @@ def to_csv(doc: dict) -> str:
             "throughput_per_s": _blank(r.get("throughput_per_s")),
             "peak_rss_increase_bytes": _blank(r.get("peak_rss_increase_bytes")), "rss_method": _blank(r.get("rss_method")),
             "ratio_to_fastest": _blank(r.get("ratio_to_fastest")),
-            "cpu": h.get("cpu", ""), "cores": _blank(h.get("cores")), "os": h.get("os", ""), "machine": h.get("machine", ""),
+            "cpu": h.get("cpu", ""), "cpu_isa": " ".join((h.get("isa") or {}).get("features") or ()),
+            "int8_dot": _blank((h.get("isa") or {}).get("int8_dot")), "cores": _blank(h.get("cores")), "os": h.get("os", ""), "machine": h.get("machine", ""),
             "remote": remote,
         })
     return buf.getvalue()

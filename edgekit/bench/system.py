@@ -1,5 +1,5 @@
 """Host and memory side of `edgekit bench`: the description of the machine the numbers were
-measured on (CPU model, cores, OS, Python and numpy versions) and the peak resident-set increase
+measured on (CPU model, cores, the ISA features int8 speed depends on, OS, Python and numpy versions) and the peak resident-set increase
 over a block of code (PeakRSS). numpy and the standard library only."""
 from __future__ import annotations
 
@@ -35,6 +35,77 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+# The CPU features int8 speed depends on. x86: AVX2 (int8 via 16-bit multiplies, vpmaddubsw),
+# AVX-512, the int8 dot products AVX-512 VNNI / AVX-VNNI, AMX tiles. ARM: the SDOT/UDOT dot
+# products (asimddp) and the int8 matrix multiply (i8mm).
+ISA_FEATURES = {
+    "x86": ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+            "amx_bf16"),
+    "arm": ("asimd", "asimddp", "i8mm", "sve", "sve2", "bf16"),
+}
+INT8_DOT = {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"}
+_MAC_SYSCTL = {"asimddp": "hw.optional.arm.FEAT_DotProd", "i8mm": "hw.optional.arm.FEAT_I8MM",
+               "bf16": "hw.optional.arm.FEAT_BF16", "asimd": "hw.optional.neon"}
+
+
+def _cpu_flags() -> Optional[set]:
+    """The kernel's CPU flags (x86 "flags", ARM "Features"), or None where /proc/cpuinfo is absent."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return set(value.split())
+    except OSError:
+        pass
+    return None
+
+
+def cpu_isa() -> dict:
+    """{"arch", "features": [the int8-relevant ones this CPU has], "int8_dot": bool, "source"}.
+    Linux reads /proc/cpuinfo; macOS asks sysctl; elsewhere features are unknown (None)."""
+    machine = platform.machine()
+    flags, source = _cpu_flags(), "/proc/cpuinfo"
+    if flags is None and sys.platform == "darwin" and machine.lower().startswith("arm"):
+        flags, source = _mac_arm_flags(), "sysctl"
+    return isa_from_flags(machine, flags, source)
+
+
+def isa_from_flags(machine: str, flags: Optional[set], source: str) -> dict:
+    """The isa block from a machine name (x86_64, aarch64, arm64-v8a ...) and its CPU flags (None: unknown)."""
+    machine = (machine or "").lower()
+    arch = "arm" if machine.startswith(("arm", "aarch64")) else "x86" if machine in ("x86_64", "amd64", "i686", "x86") else machine
+    if flags is None:
+        return {"arch": arch, "features": None, "int8_dot": None, "source": "unknown"}
+    have = [f for f in ISA_FEATURES.get(arch, ()) if f in flags]
+    return {"arch": arch, "features": have, "int8_dot": bool(INT8_DOT & set(have)), "source": source}
+
+
+def _mac_arm_flags() -> Optional[set]:
+    import subprocess
+
+    found = set()
+    for feature, key in _MAC_SYSCTL.items():
+        try:
+            out = subprocess.run(["sysctl", "-n", key], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if out.returncode == 0 and out.stdout.strip() == "1":
+            found.add(feature)
+    return found
+
+
+def isa_line(host: Optional[dict] = None) -> str:
+    """One line for a results table header: CPU model, cores and the int8-relevant ISA."""
+    host = host or host_info()
+    isa = host.get("isa") or {}
+    feats = isa.get("features")
+    have = "unknown" if feats is None else (" ".join(feats) or "none of the int8-relevant ones")
+    dot = {True: "yes", False: "no", None: "unknown"}[isa.get("int8_dot")]
+    return (f"CPU: {host.get('cpu', '?')} ({host.get('usable_cores', '?')} usable cores, {host.get('machine', '?')}); "
+            f"ISA: {have}; int8 dot products: {dot}")
+
+
 def host_info() -> dict:
     """Where the numbers were measured: CPU model, logical cores (and those this process may
     use), OS, machine, Python and numpy versions."""
@@ -51,6 +122,7 @@ def host_info() -> dict:
         "machine": platform.machine(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "isa": cpu_isa(),
     }
 
 

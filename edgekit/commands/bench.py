@@ -60,6 +60,13 @@ def register(subparsers) -> None:
     p.add_argument("--no-samples", action="store_true", help="leave the per-run times out of the JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     verbose_option(p)
+    c = p.add_argument_group("comparing with a reference (e.g. int8 against its fp32 export)")
+    c.add_argument("--compare", metavar="REFERENCE",
+                   help="also benchmark REFERENCE and show each artifact's speed-up over it and, with --images, "
+                        "how its outputs agree with REFERENCE's (top-1 agreement, cosine, max abs error)")
+    c.add_argument("--images", metavar="DIR", help="--compare: images (files or a folder) to measure the agreement on")
+    c.add_argument("--count", type=_positive_int, default=50, metavar="N",
+                   help="--compare: at most N images, the first N of the sorted list (default 50)")
     r = p.add_argument_group("remote devices")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--host", metavar="USER@HOST[:PORT]", help="run on a Raspberry Pi / Jetson over ssh (your ssh config and keys)")
@@ -79,9 +86,20 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..bench import bench_artifact, report
-    from ..errors import ArtifactError
+    from ..errors import ArtifactError, InputError
 
     paths = [Path(a) for a in args.artifacts]
+    images = None
+    if args.compare:
+        if args.host or args.adb:
+            raise InputError("--compare runs here only, not with --host / --adb")
+        ref = Path(args.compare)
+        paths = [p for p in paths if p.resolve() != ref.resolve()] + [ref]
+        if len(paths) < 2:
+            raise InputError("--compare REFERENCE needs at least one other artifact to compare with it")
+        images = _compare_images(args.images, args.count) if args.images else None
+    elif args.images:
+        raise InputError("--images goes with --compare REFERENCE")
     for path in paths:
         if not path.exists():
             raise ArtifactError(f"artifact not found: {path}")
@@ -115,7 +133,24 @@ def run(args) -> int:
                                       min_seconds=config["min_seconds"], progress=progress, keep_samples=not args.no_samples)
                        for p in paths]
         doc = report(results, config)
+    if args.compare:
+        from ..bench.compare import compare
+
+        doc["comparison"] = compare(doc, str(paths[-1]), images, threads=config["threads"])
     return write_outputs(doc, args)
+
+
+def _compare_images(spec: str, count: int) -> list:
+    from ..errors import InputError
+    from ..preprocess import list_images
+
+    p = Path(spec)
+    found = list_images(p) if p.is_dir() else [p] if p.is_file() else None
+    if found is None:
+        raise InputError(f"--images: not found: {p} (expected an image or a folder of images)")
+    if not found:
+        raise InputError(f"--images: no images (jpg/png/webp/bmp) in {p}")
+    return sorted(found)[:count]
 
 
 def write_outputs(doc: dict, args) -> int:
@@ -128,6 +163,10 @@ def write_outputs(doc: dict, args) -> int:
         sys.stdout.flush()
     else:
         sys.stdout.write(format_table(doc))
+        if doc.get("comparison"):
+            from ..bench.compare import format_comparison
+
+            sys.stdout.write("\n" + format_comparison(doc["comparison"]))
         if args.json:
             write_text(Path(args.json), text)
     if args.csv:

