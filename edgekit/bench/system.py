@@ -13,17 +13,29 @@ from typing import Optional
 import numpy as np
 
 
+# Arm Ltd (implementer 0x41) core part numbers, for ARM /proc/cpuinfo without a model name
+_ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+              "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1",
+              "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2", "0xd4b": "Cortex-A78C"}
+
+
 def cpu_model() -> str:
     """CPU model name (from /proc/cpuinfo on Linux, sysctl on macOS), else platform.processor()."""
+    part = None
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                # x86: "model name"; many ARM kernels: "Model" / "Hardware" / "CPU part"
+                # x86: "model name"; many ARM kernels: "Model" / "Hardware"; else the Arm core part
                 if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
                     return value.strip()
+                if key.strip() == "CPU part" and part is None:
+                    part = value.strip().lower()
     except OSError:
         pass
+    if part in _ARM_PARTS:
+        return f"ARM {_ARM_PARTS[part]}"
     if sys.platform == "darwin":
         import subprocess
 
