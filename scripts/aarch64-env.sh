@@ -126,6 +126,26 @@ make_site() {  # name extras
         "$HOST_PY" -m pip install -q --no-deps --target "$site" "$WHEEL" 2>&1 | grep -v "already exists" || true
     fi
 }
+# edgekit[executorch]: pip evaluates environment markers for the machine it runs on, not for
+# --platform, so executorch's x86-only coremltools / scikit-learn and torch's CUDA wheels would be
+# pulled in: executorch and torch go in without their dependencies, and the dependencies they
+# have on aarch64 Linux are listed here (from their METADATA, markers evaluated for aarch64)
+ET_DEPS=(numpy pillow rich "flatbuffers" "packaging" "pyyaml" "ruamel.yaml" "sympy" "mpmath==1.3.0" "tabulate"
+         "typing-extensions>=4.10.0" "filelock" "networkx" "jinja2" "fsspec" "setuptools" "torchao>=0.18,<0.19")
+make_executorch_site() {
+    local site="$ENV_DIR/executorch"
+    if [[ ! -d "$site" ]]; then
+        rm -rf "$site.tmp"
+        "$HOST_PY" -m pip install -q --target "$site.tmp" "${PIP_PLATFORM[@]}" "${ET_DEPS[@]}" 2>&1 | grep -v "^WARNING: Location" || true
+        "$HOST_PY" -m pip install -q --no-deps --target "$site.tmp" "${PIP_PLATFORM[@]}" executorch==1.5.1 torch==2.14.1 "$WHEEL" \
+            2>&1 | grep -v "^WARNING: Location" || true
+        [[ -d "$site.tmp/executorch" && -d "$site.tmp/torch" && -d "$site.tmp/edgekit" ]] \
+            || { echo "aarch64-env: pip did not install executorch + torch for aarch64" >&2; exit 1; }
+        mv "$site.tmp" "$site"
+    else
+        make_site executorch executorch
+    fi
+}
 ENVS=()
 [[ "$WHICH" == lite || "$WHICH" == all ]] && ENVS+=(lite)
 [[ "$WHICH" == executorch || "$WHICH" == all ]] && ENVS+=(executorch)
@@ -133,7 +153,7 @@ for e in "${ENVS[@]}"; do
     case "$e" in
         lite) make_site lite "tflite,onnxruntime"; write_launcher python-lite lite
               printf '#!/bin/sh\nexec "%s/bin/python-lite" -P -m edgekit "$@"\n' "$ENV_DIR" > "$ENV_DIR/bin/edgekit" ;;
-        executorch) make_site executorch "executorch"; write_launcher python-executorch executorch
+        executorch) make_executorch_site; write_launcher python-executorch executorch
               printf '#!/bin/sh\nexec "%s/bin/python-executorch" -P -m edgekit "$@"\n' "$ENV_DIR" > "$ENV_DIR/bin/edgekit-executorch" ;;
     esac
 done
@@ -151,4 +171,6 @@ doc = {'qemu': '$QEMU', 'qemu_cpu': '$QCPU', 'machine': platform.machine(), 'pyt
 open('$ENV_DIR/env.json.tmp', 'w').write(json.dumps(doc, indent=1) + '\n')
 "
 mv "$ENV_DIR/env.json.tmp" "$ENV_DIR/env.json"
-echo "aarch64-env: ready in $ENV_DIR ($QCPU; $(( $(date +%s) - t0 )) s); edgekit: $ENV_DIR/bin/edgekit"
+launchers=""
+for e in "${ENVS[@]}"; do launchers+=" $ENV_DIR/bin/edgekit$([[ $e == executorch ]] && echo -executorch)"; done
+echo "aarch64-env: ready in $ENV_DIR ($QCPU; $(( $(date +%s) - t0 )) s); edgekit:$launchers"
