@@ -60,8 +60,10 @@ class ExecuTorchExporter(Exporter):
         program = cap.program
         if options.precision == "int8":
             from ..quant import guarded_quantize
+            from .xnnpack_lowering import quantizable_graph
 
-            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, options.recipe)
+            qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, options.recipe,
+                                  captured=quantizable_graph(cap.program))
             program = torch.export.export(qr.module, (cap.example,), strict=False)
         else:
             # fp32: route dense KxK convs to XNNPACK's fast GEMM kernel (docs/perf-executorch.md)

@@ -39,15 +39,21 @@ def partitioners(precision: str = "fp32") -> list:
 
 
 def prepare_program(program, precision: str = "fp32", example=None):
-    """Return the ExportedProgram to lower: for fp32, dense convolutions become im2col + 1x1 conv.
+    """Return the ExportedProgram to lower: ops XNNPACK would leave to portable kernels are
+    rewritten (xnnpack_rewrites), and for fp32 dense convolutions become im2col + 1x1 conv.
 
-    int8 programs are returned unchanged (their IGEMM kernels are a different family)."""
-    if precision != "fp32" or not GEMM_CONV_REWRITE:
+    int8 programs get the op rewrites before quantization (quantizable_graph), not here: their
+    IGEMM kernels are a different family and their graph is already rewritten."""
+    if precision != "fp32":
         return program
     import torch
 
+    from .xnnpack_rewrites import rewrite_for_xnnpack
+
     gm = program.module()
-    n = rewrite_convs_as_gemm(gm)
+    n = sum(rewrite_for_xnnpack(gm).values())
+    if GEMM_CONV_REWRITE:
+        n += rewrite_convs_as_gemm(gm)
     if n == 0:
         return program
     if example is None:
@@ -55,6 +61,16 @@ def prepare_program(program, precision: str = "fp32", example=None):
     else:
         args, kwargs = (example,), {}
     return torch.export.export(gm, tuple(args), kwargs or None, strict=False)
+
+
+def quantizable_graph(program):
+    """The captured graph PT2E quantizes for XNNPACK: the program's module with the op rewrites
+    (xnnpack_rewrites) applied, so the quantized program delegates as fully as the fp32 one."""
+    from .xnnpack_rewrites import rewrite_for_xnnpack
+
+    gm = program.module()
+    rewrite_for_xnnpack(gm)
+    return gm
 
 
 def _conv_spec(node):

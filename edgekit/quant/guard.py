@@ -33,15 +33,18 @@ def improves(agreement_new: float, kl_new: float, agreement_old: float, kl_old: 
 
 
 def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe = QuantRecipe(),
-                     eval_inputs: Optional[np.ndarray] = None, candidates: Optional[Iterable[str]] = None) -> QuantResult:
+                     eval_inputs: Optional[np.ndarray] = None, candidates: Optional[Iterable[str]] = None,
+                     captured=None) -> QuantResult:
     """quantize() plus the accuracy guard (see module docstring). `eval_inputs` are held-out
     preprocessed images, never the calibration ones; without them a quarter of `calib` (every
     4th image) is held out for the check and the rest calibrates. The agreement is top-1
     agreement with float on the held-out images (fake-quant in PyTorch). With int8 IO (recipe.io)
     the model's input and output must be int8 tensors, so the first and last layer are never
-    kept in float. A backend without edgekit's recipe (Core ML) is quantized without the guard."""
+    kept in float. A backend without edgekit's recipe (Core ML) is quantized without the guard.
+    `captured`: the graph to quantize when the exporter rewrote it first (default: a fresh
+    torch.export of `module`); it is not modified."""
     if not recipe.backend_tunable:
-        return quantize(module, example_inputs, calib, recipe)
+        return quantize(module, example_inputs, calib, recipe, captured=captured)
     if eval_inputs is None:
         if not isinstance(calib, np.ndarray) or len(calib) < 4:
             raise ExportError("the accuracy guard needs held-out images: pass eval_inputs or at least 4 calibration images")
@@ -52,7 +55,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
     module = module.eval()
     ref = run_batches(module, eval_inputs, eb)
     int8_edges = recipe.io == "int8"
-    captured = capture_graph(module, example_inputs)
+    captured = capture_graph(module, example_inputs) if captured is None else captured
     float_inputs = recipe.backend_object.float_inputs
 
     def attempt(r: QuantRecipe):
