@@ -134,3 +134,20 @@ def test_default_env_dir_follows_the_variable(monkeypatch, tmp_path):
     monkeypatch.delenv("EDGEKIT_AARCH64_ENV")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default_env_dir() == tmp_path / "cache" / "edgekit" / "aarch64"
+
+
+@pytest.mark.slow
+def test_verify_pte_on_aarch64_executorch(tmp_path, photos_dir):
+    """The ExecuTorch environment (aarch64 torch + executorch wheels): the tiny .pte on ARM XNNPACK
+    agrees with the x86 run. Slow: importing torch under emulation takes about a minute."""
+    try:
+        env = find_env("aarch64", "executorch")
+    except InputError as e:
+        pytest.skip(f"no aarch64 ExecuTorch environment ({e})")
+    art = tmp_path / "tiny.pte"
+    art.write_bytes((cached_build() / "tiny.pte").read_bytes())
+    write_sidecar(art, manifest_for(art, "executorch"))
+    e = verify(art, isa="aarch64", images=photos_dir, n=2, env_dir=env.root)
+    assert e["runtime"].startswith("executorch") and e["emulated"] is True
+    assert e["status"] == "passed" and e["vs_x86"]["max_abs_error"] < 1e-4, e
+    assert read_sidecar(art)["parity"]["aarch64"]["runtime"] == e["runtime"]
