@@ -93,6 +93,10 @@ def test_verify_on_aarch64_records_parity(arm_env, tiny_tflite, photos_dir):
     assert after["parity"]["aarch64"]["vs_x86"] == e["vs_x86"]
     assert {k: v for k, v in after.items() if k != "parity"} == {k: v for k, v in before.items() if k != "parity"}
     validate(after)
+    info = subprocess.run([sys.executable, "-m", "edgekit", "info", str(tiny_tflite)], capture_output=True, text=True,
+                          timeout=120, cwd=tempfile.gettempdir())
+    assert info.returncode == 0, info.stderr[-1000:]
+    assert "parity aarch64" in info.stdout and "passed vs x86" in info.stdout and "emulated by qemu-user" in info.stdout
 
 
 def test_verify_bad_cases_are_one_line(tmp_path, tiny_tflite):
