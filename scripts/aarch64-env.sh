@@ -3,23 +3,24 @@
 # Pi user installs it, run under qemu-user on this x86_64 machine. Correctness only: qemu runs
 # the real ARM instructions of the real aarch64 wheels, but its timings mean nothing.
 #
-# Usage: bash scripts/aarch64-env.sh [lite|executorch|all]     (idempotent; default: lite)
-#   lite        torch-free `edgekit[tflite,onnxruntime]` (ai-edge-litert, onnxruntime, numpy, pillow)
-#   executorch  `edgekit[executorch]` (brings the aarch64 torch wheel; large)
+# Usage: bash scripts/aarch64-env.sh     (idempotent; a second run refreshes edgekit from this checkout)
+# Makes the torch-free `edgekit[tflite,onnxruntime]` (ai-edge-litert, onnxruntime, numpy, pillow).
+# No ExecuTorch environment: executorch's Python bindings need torch, and the aarch64 torch
+# 2.14.1 wheel on the index is a CUDA build whose import needs the nvidia-* aarch64 wheels
+# (libcublasLt.so not found without them; docs/aarch64.md).
 # Where: $EDGEKIT_AARCH64_ENV, else ${XDG_CACHE_HOME:-~/.cache}/edgekit/aarch64. CPU model:
 # $EDGEKIT_QEMU_CPU (default cortex-a76, the Raspberry Pi 5 / phone-class core; cortex-a72 is a
 # Pi 4). Not qemu's default "max": it advertises SVE/SME that no Pi has, and XNNPACK would pick
 # kernels no device runs.
 # Made here: sysroot/ (Debian bookworm arm64 python3.11 .debs unpacked with dpkg -x, not
 # installed), cpuinfo (an ARM /proc/cpuinfo matching the emulated CPU: LiteRT's CPU detection
-# reads /proc/cpuinfo and crashes on the host's x86 one), lite/ and executorch/ (pip --target
-# with aarch64 wheels), bin/python-<env> and bin/edgekit[-executorch] launchers, env.json.
+# reads /proc/cpuinfo and crashes on the host's x86 one), lite/ (pip --target with aarch64
+# wheels), bin/python-lite and bin/edgekit launchers, env.json.
 # Needs: root (apt-get, and `unshare -m` to bind-mount the cpuinfo) or unprivileged user
 # namespaces (`unshare -rm`).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-WHICH="${1:-lite}"
-case "$WHICH" in lite|executorch|all) ;; *) echo "usage: $0 [lite|executorch|all]" >&2; exit 2 ;; esac
+[[ $# -eq 0 || "$1" == lite ]] || { echo "usage: $0 [lite]" >&2; exit 2; }
 ENV_DIR="${EDGEKIT_AARCH64_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/aarch64}"
 QCPU="${EDGEKIT_QEMU_CPU:-cortex-a76}"
 HOST_PY="${PYTHON:-$REPO/.venv/bin/python}"
@@ -29,6 +30,10 @@ mkdir -p "$ENV_DIR/debs" "$ENV_DIR/bin"
 
 # 1. qemu-user-static and the arm64 package lists
 if ! command -v qemu-aarch64-static >/dev/null || ! apt-cache show python3.11-minimal:arm64 >/dev/null 2>&1; then
+    if [[ "${EDGEKIT_NO_APT:-0}" == "1" ]]; then
+        echo "aarch64-env: needs qemu-user-static and the arm64 package lists (dpkg --add-architecture arm64), and EDGEKIT_NO_APT=1 forbids apt" >&2
+        exit 1
+    fi
     SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
     $SUDO dpkg --add-architecture arm64
     $SUDO apt-get update -qq
@@ -126,51 +131,19 @@ make_site() {  # name extras
         "$HOST_PY" -m pip install -q --no-deps --target "$site" "$WHEEL" 2>&1 | grep -v "already exists" || true
     fi
 }
-# edgekit[executorch]: pip evaluates environment markers for the machine it runs on, not for
-# --platform, so executorch's x86-only coremltools / scikit-learn and torch's CUDA wheels would be
-# pulled in: executorch and torch go in without their dependencies, and the dependencies they
-# have on aarch64 Linux are listed here (from their METADATA, markers evaluated for aarch64)
-ET_DEPS=(numpy pillow rich "flatbuffers" "packaging" "pyyaml" "ruamel.yaml" "sympy" "mpmath==1.3.0" "tabulate"
-         "typing-extensions>=4.10.0" "filelock" "networkx" "jinja2" "fsspec" "setuptools" "torchao>=0.18,<0.19")
-make_executorch_site() {
-    local site="$ENV_DIR/executorch"
-    if [[ ! -d "$site" ]]; then
-        rm -rf "$site.tmp"
-        "$HOST_PY" -m pip install -q --target "$site.tmp" "${PIP_PLATFORM[@]}" "${ET_DEPS[@]}" 2>&1 | grep -v "^WARNING: Location" || true
-        "$HOST_PY" -m pip install -q --no-deps --target "$site.tmp" "${PIP_PLATFORM[@]}" executorch==1.5.1 torch==2.14.1 "$WHEEL" \
-            2>&1 | grep -v "^WARNING: Location" || true
-        [[ -d "$site.tmp/executorch" && -d "$site.tmp/torch" && -d "$site.tmp/edgekit" ]] \
-            || { echo "aarch64-env: pip did not install executorch + torch for aarch64" >&2; exit 1; }
-        mv "$site.tmp" "$site"
-    else
-        make_site executorch executorch
-    fi
-}
-ENVS=()
-[[ "$WHICH" == lite || "$WHICH" == all ]] && ENVS+=(lite)
-[[ "$WHICH" == executorch || "$WHICH" == all ]] && ENVS+=(executorch)
-for e in "${ENVS[@]}"; do
-    case "$e" in
-        lite) make_site lite "tflite,onnxruntime"; write_launcher python-lite lite
-              printf '#!/bin/sh\nexec "%s/bin/python-lite" -P -m edgekit "$@"\n' "$ENV_DIR" > "$ENV_DIR/bin/edgekit" ;;
-        executorch) make_executorch_site; write_launcher python-executorch executorch
-              printf '#!/bin/sh\nexec "%s/bin/python-executorch" -P -m edgekit "$@"\n' "$ENV_DIR" > "$ENV_DIR/bin/edgekit-executorch" ;;
-    esac
-done
+make_site lite "tflite,onnxruntime"
+write_launcher python-lite lite
+printf '#!/bin/sh\nexec "%s/bin/python-lite" -P -m edgekit "$@"\n' "$ENV_DIR" > "$ENV_DIR/bin/edgekit"
 chmod +x "$ENV_DIR"/bin/*
 
 # 6. check: the emulated process is aarch64 and sees itself emulated; record what it sees
-for e in "${ENVS[@]}"; do
-    "$ENV_DIR/bin/python-$e" -P -c "import platform, edgekit.bench.system as s; print('aarch64-env', '$e:', platform.machine(), s.emulation())"
-done
-"$ENV_DIR/bin/python-${ENVS[0]}" -P -c "
-import json, platform, sys
+"$ENV_DIR/bin/python-lite" -P -c "
+import json, platform
 from edgekit.bench.system import emulation, cpu_features
 doc = {'qemu': '$QEMU', 'qemu_cpu': '$QCPU', 'machine': platform.machine(), 'python': platform.python_version(),
-       'features': cpu_features(), 'emulation': emulation(), 'envs': sorted(set(json.load(open('$ENV_DIR/env.json'))['envs'] if __import__('os').path.exists('$ENV_DIR/env.json') else []) | set('${ENVS[*]}'.split()))}
+       'features': cpu_features(), 'emulation': emulation(), 'envs': ['lite']}
+print('aarch64-env:', doc['machine'], 'emulated' if doc['emulation']['emulated'] else 'NOT emulated', doc['features']['key'])
 open('$ENV_DIR/env.json.tmp', 'w').write(json.dumps(doc, indent=1) + '\n')
 "
 mv "$ENV_DIR/env.json.tmp" "$ENV_DIR/env.json"
-launchers=""
-for e in "${ENVS[@]}"; do launchers+=" $ENV_DIR/bin/edgekit$([[ $e == executorch ]] && echo -executorch)"; done
-echo "aarch64-env: ready in $ENV_DIR ($QCPU; $(( $(date +%s) - t0 )) s); edgekit:$launchers"
+echo "aarch64-env: ready in $ENV_DIR ($QCPU; $(( $(date +%s) - t0 )) s); edgekit: $ENV_DIR/bin/edgekit"

@@ -12,7 +12,7 @@ def register(sub) -> None:
                                    "qemu-user, compare with the x86 run and PyTorch eager (max abs error, cosine, "
                                    "top-1 agreement) and record parity.aarch64 in the sidecar manifest. Emulated "
                                    "timings are not device latency.")
-    p.add_argument("artifact", help=".tflite, .onnx or .pte with its manifest")
+    p.add_argument("artifact", help=".tflite or .onnx with its manifest")
     p.add_argument("--isa", required=True, help="instruction set to check on: aarch64")
     p.add_argument("--images", default=None, help="folder of photos (default: seeded random inputs)")
     p.add_argument("-n", type=int, default=8, help="inputs to run (default 8; emulation takes seconds per image)")
