@@ -167,3 +167,25 @@ def test_default_env_dir_follows_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default_env_dir() == tmp_path / "cache" / "edgekit" / "aarch64"
 
+
+
+def _fake_elf(path: Path, e_machine: int) -> str:
+    path.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + e_machine.to_bytes(2, "little") + bytes(44))
+    return str(path)
+
+
+@pytest.mark.parametrize("machine,exe_isa,emulated", [
+    ("aarch64", 0x3E, True),    # arm64 userland, x86-64 executable: qemu-user on a PC
+    ("aarch64", 0xB7, False),   # a Pi 5 / Jetson
+    ("armv7l", 0x28, False),    # 32-bit Raspberry Pi OS on a 64-bit kernel: native
+    ("x86_64", 0x03, False),    # a 32-bit x86 Python on a 64-bit kernel: native
+    ("riscv64", 0x3E, True),
+])
+def test_emulation_compares_isa_families(monkeypatch, tmp_path, machine, exe_isa, emulated):
+    exe = _fake_elf(tmp_path / "exe", exe_isa)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(os, "readlink", lambda p: exe)
+    monkeypatch.setenv("QEMU_CPU", "cortex-a72")
+    e = emulation()
+    assert e["emulated"] is emulated and e["machine"] == machine
+    assert (e.get("by"), e.get("cpu_model")) == (("exe", "cortex-a72") if emulated else (None, None))

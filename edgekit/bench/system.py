@@ -72,6 +72,15 @@ def elf_machine(path: str) -> Optional[str]:
     return _ELF_MACHINES.get(code, hex(code))
 
 
+def _family(machine: str) -> str:
+    m = machine.lower()
+    if m in ("x86_64", "amd64", "x86", "i386", "i486", "i586", "i686"):
+        return "x86"
+    if m in ("aarch64", "arm64", "arm") or m.startswith("armv"):
+        return "arm"
+    return m
+
+
 def emulation() -> dict:
     """Whether this process runs under user-mode emulation (qemu-user), seen from inside it.
 
@@ -87,8 +96,9 @@ def emulation() -> dict:
         except OSError:
             continue
     host = elf_machine(exe) if exe else None
-    canon = {"arm64": "aarch64", "amd64": "x86_64"}
-    emulated = host is not None and canon.get(guest.lower(), guest.lower()) != host
+    # compare ISA families: a 32-bit userland on a 64-bit kernel (armv7l Python on an aarch64 Pi
+    # kernel, i686 on x86_64) runs natively
+    emulated = host is not None and _family(guest) != _family(host)
     doc = {"emulated": emulated, "machine": guest, "executable_machine": host}
     if emulated:
         doc["by"] = "qemu-user" if "qemu" in os.path.basename(exe) else os.path.basename(exe)
