@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=200, help="photos per artifact on aarch64 (first N of the sorted 200)")
     ap.add_argument("--n-model", action="append", default=[], metavar="MODEL=N", help="per-model N (emulation is slow)")
     ap.add_argument("--out", default="aarch64_parity")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows already in the results file (a row of the same model, target, precision and n is replaced)")
     args = ap.parse_args(argv)
 
     def log(msg):
@@ -90,6 +92,11 @@ def main(argv=None) -> int:
     cal, _, labels = photo_split("export")
     files = sorted(labels)
     rows, arm_host = [], None
+    if args.append and (RESULTS / f"{args.out}.json").is_file():
+        import json
+
+        old = json.loads((RESULTS / f"{args.out}.json").read_text())
+        rows, arm_host = old["results"], old["aarch64_host"]
     for name in args.models.split(","):
         n = n_model.get(name, args.n)
         module = None
@@ -125,7 +132,8 @@ def main(argv=None) -> int:
                     "emulated_seconds_per_photo": round(remote["seconds"] / n, 3), "wall_seconds": round(wall, 1),
                     "export_seconds": None if export_s is None else round(export_s, 1),
                 }
-                rows.append(row)
+                key = lambda r: (r["model"], r["target"], r["precision"], r["n"])  # noqa: E731
+                rows = [r for r in rows if key(r) != key(row)] + [row]
                 _save(args.out, rows, arm_host, quiet=True)  # a run cut short keeps what it measured
                 log(f"  arm vs x86: top-1 {row['arm_vs_x86']['top1_agreement']:.3f}, max abs "
                     f"{row['arm_vs_x86']['max_abs_error']:.2e}; {row['emulated_seconds_per_photo']} s/photo emulated")
