@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,28 @@ class ModelCard:
 
     def with_labels(self, labels: Sequence[str]) -> "ModelCard":
         return replace(self, labels=tuple(labels))
+
+    def with_overrides(self, **fields) -> "ModelCard":
+        """A copy with preprocessing fields replaced (None values are ignored), each checked:
+        resize >= crop, three positive std values, a known interpolation."""
+        from .errors import InputError
+
+        fields = {k: v for k, v in fields.items() if v is not None}
+        allowed = {"resize", "mean", "std", "interpolation"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise InputError(f"cannot override card fields {', '.join(unknown)} (expected some of {', '.join(sorted(allowed))})")
+        for key in ("mean", "std"):
+            if key in fields:
+                vals = tuple(float(v) for v in fields[key])
+                if len(vals) != 3 or (key == "std" and min(vals) <= 0):
+                    raise InputError(f"{key} needs three {'positive ' if key == 'std' else ''}numbers (R, G, B), got {list(vals)}")
+                fields[key] = vals
+        if "resize" in fields and int(fields["resize"]) < self.crop:
+            raise InputError(f"resize {fields['resize']} is smaller than the crop {self.crop}; expected >= {self.crop}")
+        if "interpolation" in fields and fields["interpolation"] not in INTERPOLATIONS:
+            raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {fields['interpolation']!r}")
+        return replace(self, **fields)
 
     def to_dict(self) -> dict:
         d = asdict(self)

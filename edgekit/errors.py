@@ -15,11 +15,14 @@ class EdgekitError(Exception):
 class UnknownNameError(EdgekitError, KeyError):
     """An unknown model / target / precision / runtime name."""
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str]):
+    def __init__(self, kind: str, name: str, choices: Iterable[str], more: str = ""):
+        """`more`: for long lists (hundreds of library models), what to run to see them all;
+        the message then lists only the closest names."""
         choices = sorted(set(choices))
         close = difflib.get_close_matches(str(name), choices, n=3, cutoff=0.4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        msg = f"unknown {kind} {name!r}{hint} (valid: {', '.join(choices)})"
+        valid = f"{len(choices)} names; {more}" if more else f"valid: {', '.join(choices)}"
+        msg = f"unknown {kind} {name!r}{hint} ({valid})"
         super().__init__(msg)
         self.kind, self.name, self.choices, self.close = kind, name, choices, close
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ._version import __version__
-from .errors import ExportError, ParityError
+from .errors import EdgekitError, ExportError, ParityError
 from .files import clean_stale, remove, size_bytes, staged, temp_path
 from .manifest import SCHEMA_VERSION, sha256_file, validate, write_sidecar
 from .quant.recipe import MAX_FLOAT_LAYERS, MIN_AGREEMENT
@@ -50,22 +50,53 @@ class Artifact:
 # ------------------------------------------------------------------------------------------------
 # model + card
 
-def _resolve_model(model, weights, card, input_size):
-    """(nn.Module in eval mode, ModelCard, model name, weights_info)."""
-    if isinstance(model, str):
+def _resolve_model(model, weights, card, input_size, num_classes=None, labels=None, overrides=None):
+    """(nn.Module in eval mode, ModelCard, model name, weights_info).
+
+    model: a spec from any model source ("efficientnet_lite0", "timm:NAME", "torchvision:NAME"),
+    a saved torch.export program ("model.pt2", card= a ModelCard or a JSON card file), or your
+    own nn.Module (with card=). overrides: card fields from the CLI (resize, mean, std,
+    interpolation) that replace the source's metadata."""
+    from .labels import read_labels
+    from .zoo.program import is_program_path
+
+    if isinstance(labels, (str, os.PathLike)):
+        labels = read_labels(labels)
+    if is_program_path(model):
+        from .zoo.program import card_from_json, load_program_module, program_card
+
+        if weights is not None:
+            raise ExportError("weights= does not apply to a .pt2 program: its weights are inside it")
+        m, shape = load_program_module(model)
+        if isinstance(card, (str, os.PathLike)):
+            card = program_card(model, shape[-1], str(card))
+        elif card is None:
+            card = program_card(model, shape[-1])
+        if input_size and int(input_size) != shape[-1]:
+            raise ExportError(f"{Path(model).name} was saved for {shape[-1]} px inputs; "
+                              f"--input-size {input_size} would need a new torch.export")
+        input_size = None
+        if labels is not None:
+            card = card.with_labels(labels)
+        info = {"source": f"torch.export program {Path(model).name}", "sha256": sha256_file(model),
+                "path": str(Path(model).resolve())}
+    elif isinstance(model, str):
         from . import zoo
 
         if card is not None:
-            raise ExportError("card= is for your own nn.Module; zoo models bring their own card")
-        m = zoo.create_model(model, weights=weights)
+            raise ExportError("card= is for your own nn.Module or a .pt2 program; named models bring their own card "
+                              "(override fields with resize=, mean=, std=, interpolation=, input_size=)")
+        m = zoo.create_model(model, weights=weights, num_classes=num_classes, labels=labels)
         card = m.card
         info = dict(getattr(m, "weights_info", None) or {"source": str(weights or "random"), "sha256": None})
     else:
         if card is None:
             raise ExportError("exporting your own nn.Module needs card= (edgekit.card.user_card(name, input_size, labels))")
         if weights is not None:
-            raise ExportError("weights= applies to zoo model names; load weights into your module before exporting")
+            raise ExportError("weights= applies to model names; load weights into your module before exporting")
         m = model
+        if labels is not None:
+            card = card.with_labels(labels)
         info = {"source": "user module", "sha256": None}
     if input_size:
         size = int(input_size)
@@ -73,14 +104,25 @@ def _resolve_model(model, weights, card, input_size):
             raise ExportError(f"input size must be at least 8 pixels, got {size}")
         resize = max(size, int(round(size * card.resize / max(card.crop, 1))))
         card = replace(card, input_size=size, crop=size, resize=resize)
+    if overrides:
+        card = card.with_overrides(**overrides)
     return m.eval(), card, card.name, info
 
 
 def _num_classes(cap) -> int:
+    """The class count of a classifier's (batch, classes) output; anything else is refused."""
     import torch
 
     with torch.no_grad():
-        return int(cap.module(cap.example).shape[-1])
+        y = cap.module(cap.example)
+    if not isinstance(y, torch.Tensor):
+        raise ExportError(f"the model returns {type(y).__name__}; edgekit exports classifiers that return one "
+                          f"(batch, num_classes) logits tensor")
+    shape = tuple(y.shape)
+    if len(shape) != 2 or shape[0] != cap.example.shape[0] or shape[1] < 1:
+        raise ExportError(f"the model's output has shape {shape}; expected ({cap.example.shape[0]}, num_classes) "
+                          f"logits of an image classifier")
+    return int(shape[1])
 
 
 def _count_params(module) -> int:
@@ -135,7 +177,7 @@ def build_manifest(*, card, model_name, weights_info, num_classes, params, expor
 
 
 def artifact_name(model_name: str, exporter, options) -> str:
-    return f"{model_name}_{options.tag}{exporter.suffix}"
+    return f"{model_name.replace(':', '_')}_{options.tag}{exporter.suffix}"   # no ":" in file names
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,8 +208,15 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
            quant: Optional[str] = None, io: str = "float", input_size: Optional[int] = None,
            calib_count: int = 100, calib_seed: int = 0, verify_images=None, verify_count: int = DEFAULT_VERIFY_COUNT,
            strict: bool = True, progress=None, min_agreement: float = MIN_AGREEMENT,
-           max_float_layers: int = MAX_FLOAT_LAYERS):
-    """Export a zoo model (by name) or your own nn.Module (with `card=`) to one target or all.
+           max_float_layers: int = MAX_FLOAT_LAYERS, num_classes: Optional[int] = None, labels=None,
+           resize: Optional[int] = None, mean=None, std=None, interpolation: Optional[str] = None):
+    """Export a model to one target or all: a name from any model source ("efficientnet_lite0",
+    "timm:mobilenetv4_conv_small", "torchvision:regnet_y_400mf"), a saved torch.export program
+    ("model.pt2", card= a ModelCard or JSON card file) or your own nn.Module (with `card=`).
+
+    num_classes / labels (a list or a .txt/.json file): the head's width and class names (a
+    checkpoint's head width is used when not given). resize / mean / std / interpolation:
+    override the card's preprocessing.
 
     precision: fp32 | fp16 | int8 (None: the target's default: fp16 for Core ML, fp32 elsewhere).
     quant: int8 flavour, static (default; needs calib) | dynamic | weight. io: float | int8 (tflite
@@ -203,7 +252,9 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"--out must be a directory, {out_dir} is a file")
 
-    module, card, model_name, weights_info = _resolve_model(model, weights, card, input_size)
+    overrides = {"resize": resize, "mean": mean, "std": std, "interpolation": interpolation}
+    module, card, model_name, weights_info = _resolve_model(model, weights, card, input_size, num_classes, labels,
+                                                            overrides)
     from .capture import capture
 
     cap = capture(module, card.input_size, layout)
@@ -248,7 +299,14 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
 
     t0 = time.perf_counter()
     final = out_dir / artifact_name(model_name, exporter, options)
-    lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
+    try:
+        lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
+    except (EdgekitError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:   # the converter's own exception, many lines deep: one line instead
+        from .exporters.failures import explain
+
+        raise explain(e, exporter.name, options.precision) from e
     export_seconds = capture_seconds + (time.perf_counter() - t0)
     calib_info = calib_set.manifest() if (calib_set is not None and options.needs_calibration) else None
 
@@ -267,7 +325,8 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
         # parity entry differs, so a fault in the embedding step cannot pass unseen
         probe = temp_path(final)
         try:
-            lowered.save(str(probe), json.dumps(manifest_with(parity_mod.not_run("being measured").to_dict())))
+            _save(lowered, probe, manifest_with(parity_mod.not_run("being measured").to_dict()), exporter.name,
+                  options.precision)
             arrays, desc = parity_inputs
             report = parity_mod.check(str(probe), exporter.name, cap.module, arrays, options.precision, desc)
         finally:
@@ -275,9 +334,21 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
     manifest = manifest_with(report.to_dict())
     validate(manifest)
     with staged(final) as tmp:
-        lowered.save(str(tmp), json.dumps(manifest, sort_keys=False))
+        _save(lowered, tmp, manifest, exporter.name, options.precision)
         manifest["artifact"]["sha256"] = sha256_file(tmp)
         manifest["artifact"]["size_bytes"] = size_bytes(tmp)
         validate(manifest)
     write_sidecar(final, manifest)
     return Artifact(path=final, manifest=manifest, parity=manifest["parity"], options=options)
+
+
+def _save(lowered, path, manifest: dict, target: str, precision: str) -> None:
+    """Write the artifact; a serializer failure is one line (the caller removes the file)."""
+    try:
+        lowered.save(str(path), json.dumps(manifest, sort_keys=False))
+    except (EdgekitError, OSError, MemoryError, KeyboardInterrupt):   # OSError: the disk, not the converter
+        raise
+    except Exception as e:
+        from .exporters.failures import explain
+
+        raise explain(e, target, precision, stage="serialize") from e

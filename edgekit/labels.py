@@ -27,6 +27,42 @@ def generic_labels(num_classes: int) -> tuple:
     return tuple(f"class_{i}" for i in range(num_classes))
 
 
+def read_labels(path) -> tuple:
+    """Class names from a file: .txt (one per line, blank lines ignored), or .json (a list, or
+    an {"index": name} mapping with indices 0..n-1). One-line errors for anything else."""
+    from .errors import InputError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"labels file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read labels file {path}: {e}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise InputError(f"{path.name} is not valid JSON ({e})") from None
+        if isinstance(data, dict):
+            try:
+                index = {int(k): str(v) for k, v in data.items()}
+            except ValueError:
+                raise InputError(f"{path.name}: a labels mapping needs integer class indices as keys") from None
+            if sorted(index) != list(range(len(index))):
+                raise InputError(f"{path.name}: class indices must be 0..{len(index) - 1} with none missing")
+            labels = [index[i] for i in range(len(index))]
+        elif isinstance(data, list) and all(isinstance(v, (str, int, float)) for v in data):
+            labels = [str(v) for v in data]
+        else:
+            raise InputError(f"{path.name} must hold a JSON list of class names or an {{index: name}} object")
+    else:
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise InputError(f"{path.name} holds no class names; expected one name per class")
+    return tuple(labels)
+
+
 def torchvision_imagenet_labels() -> list:
     """The names as torchvision's weight metadata holds them (needs torchvision)."""
     from torchvision.models._meta import _IMAGENET_CATEGORIES

@@ -1,6 +1,7 @@
 """`edgekit.load`: an artifact file through its runtime (edgekit.runtimes.load), or a model named
-by its source ("zoo:NAME") run in PyTorch eager, the reference every artifact is compared with.
-The runtime layer knows files only; model sources live above it, so they are resolved here."""
+by its source ("zoo:NAME", "timm:NAME", "torchvision:NAME") run in PyTorch eager, the reference
+every artifact is compared with. The runtime layer knows files only; model sources live above
+it, so they are resolved here."""
 from __future__ import annotations
 
 import os
@@ -9,16 +10,27 @@ from typing import Optional, Union
 from .runtimes import RuntimeModel
 from .runtimes import load as load_artifact
 
-MODEL_SOURCES = ("zoo:",)
+
+def _is_model_spec(path) -> bool:
+    if not isinstance(path, str) or ":" not in path or os.path.exists(path):
+        return False
+    from .zoo import source_names
+
+    return path.partition(":")[0] in source_names()
 
 
-def load(path: Union[str, os.PathLike], threads: Optional[int] = None, probe: Union[bool, str] = "auto") -> RuntimeModel:
+def load(path: Union[str, os.PathLike], threads: Optional[int] = None, probe: Union[bool, str] = "auto",
+         weights=None) -> RuntimeModel:
     """Load an artifact with the runtime its format needs (see edgekit.runtimes.load for `probe`),
-    or "zoo:NAME": the zoo model (random weights) in PyTorch."""
-    if isinstance(path, str) and path.startswith(MODEL_SOURCES):
+    or a model spec "SOURCE:NAME" in PyTorch (random weights unless `weights` is given)."""
+    if _is_model_spec(path):
         from .runtimes.torch import TorchModel
         from .zoo import create_model
 
-        model = create_model(path.split(":", 1)[1])
+        model = create_model(path, weights=weights)
         return TorchModel.from_module(model, model.card, threads=threads)
+    if weights is not None:
+        from .errors import InputError
+
+        raise InputError("weights= applies to model specs (zoo:NAME, timm:NAME, torchvision:NAME), not artifacts")
     return load_artifact(path, threads=threads, probe=probe)

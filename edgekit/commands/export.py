@@ -12,10 +12,11 @@ def _target_choices() -> tuple:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export a zoo model to ExecuTorch, TFLite, Core ML or ONNX",
+    p = sub.add_parser("export", help="export a model to ExecuTorch, TFLite, Core ML or ONNX",
                        description="Capture MODEL once with torch.export, lower it to the target(s), check parity "
                                    "against PyTorch on real inputs, and write ARTIFACT + ARTIFACT.json (manifest).")
-    p.add_argument("model", help="zoo model name (see `edgekit zoo`)")
+    p.add_argument("model", help="a zoo name (`edgekit zoo`), torchvision:NAME, timm:NAME "
+                                 "(`edgekit zoo --source timm --filter TEXT`), or a torch.export program FILE.pt2")
     p.add_argument("--target", "-t", default="tflite", metavar="TARGET",
                    help=f"one of {', '.join(_target_choices())} (default: tflite)")
     p.add_argument("--precision", "-p", default=None, metavar="P",
@@ -33,7 +34,20 @@ def register(sub) -> None:
     p.add_argument("--max-float-layers", type=int, default=MAX_FLOAT_LAYERS, metavar="N",
                    help=f"static int8: layers the guard may keep in float to reach it (default {MAX_FLOAT_LAYERS}; "
                         "0: only measure)")
-    p.add_argument("--weights", "-w", default=None, help="'imagenet', another pretrained tag, or a state-dict file")
+    p.add_argument("--weights", "-w", default=None,
+                   help="'imagenet', another pretrained tag, or a state-dict file (.pth/.pt/.safetensors)")
+    m = p.add_argument_group("model card (what the source's metadata says, unless given)")
+    m.add_argument("--num-classes", type=int, default=None, metavar="N",
+                   help="classes of the head (default: the checkpoint's head width, else the model's)")
+    m.add_argument("--labels", default=None, metavar="FILE", help="class names: .txt (one per line) or .json")
+    m.add_argument("--card", default=None, metavar="FILE.json", help="a .pt2 program's card (input_size, resize, "
+                                                                       "mean, std, interpolation, labels)")
+    m.add_argument("--resize", type=int, default=None, metavar="PX", help="resize the shorter side to PX, then crop")
+    m.add_argument("--mean", type=_floats3, default=None, metavar="R,G,B", help="normalisation mean (0..1 pixels)")
+    m.add_argument("--std", type=_floats3, default=None, metavar="R,G,B", help="normalisation std")
+    from ..card import INTERPOLATIONS
+
+    m.add_argument("--interpolation", choices=INTERPOLATIONS, default=None, help="resize interpolation")
     p.add_argument("--calib", default=None, metavar="DIR", help="calibration images (jpg/png/webp, recursive)")
     p.add_argument("--calib-count", type=int, default=100, metavar="N", help="calibration images drawn (default 100)")
     p.add_argument("--calib-seed", type=int, default=0, metavar="S", help="seed of the calibration draw (default 0)")
@@ -61,12 +75,38 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _floats3(text: str) -> tuple:
+    import argparse
+
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers R,G,B, got {text!r}")
+    return vals
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def _portable_share(path) -> str:
+    """What the ops left outside XNNPACK cost, from ExecuTorch's own profiler (one line)."""
+    from ..bench.op_profile import executorch_op_times
+    from ..errors import first_line
+
+    try:
+        t = executorch_op_times(path)
+    except Exception as e:  # profiling is a diagnosis: its failure must not fail the export
+        return f"portable kernels' share of the latency: not measured ({type(e).__name__}: {first_line(e, 120)})"
+    ops = ", ".join(f"{op} {ms:.2f} ms" for op, ms in list(t["portable_ops"].items())[:4])
+    share = f"{t['portable_fraction']:.0%}" if t["portable_fraction"] is not None else "?"
+    return f"portable kernels take {t['portable_ms']:.2f} ms of {t['method_ms']:.2f} ms per call ({share}): {ops}"
 
 
 def _parity_cell(parity: dict) -> str:
@@ -89,6 +129,8 @@ def _print_one(a) -> None:
         left = ", ".join(f"{k} x{v}" for k, v in d["portable_ops"].items()) or "none"
         print(f"  XNNPACK: {d['delegated_nodes']} nodes in {d['delegate_calls']} delegate call(s); "
               f"left to portable kernels: {d['portable_nodes']} ({left})")
+        if d["portable_nodes"]:
+            print(f"  {_portable_share(a.path)}")
     p = a.parity
     if p["status"] == "not_run":
         print(f"  parity: not run: {p.get('reason', '')}")
@@ -120,7 +162,9 @@ def run(args) -> int:
                   io="int8" if args.int8_io else "float", input_size=args.input_size,
                   calib_count=args.calib_count, calib_seed=args.calib_seed, verify_images=args.verify_images,
                   verify_count=args.verify_count, min_agreement=args.min_agreement,
-                  max_float_layers=args.max_float_layers)
+                  max_float_layers=args.max_float_layers, num_classes=args.num_classes, labels=args.labels,
+                  resize=args.resize, mean=args.mean, std=args.std, interpolation=args.interpolation,
+                  card=args.card)
     if args.target not in _target_choices():
         from ..errors import UnknownNameError
 

@@ -10,21 +10,30 @@ def register(sub) -> None:
                        description="List the registered models. Params and MACs are computed from each model "
                                    "(multiply-accumulates of conv/linear layers at batch 1).")
     p.add_argument("pattern", nargs="?", default=None, help="shell-style name filter, e.g. 'efficientnet*'")
+    from ..zoo import source_names
+
+    p.add_argument("--source", default="zoo", choices=source_names(),
+                   help="where the models come from (default: zoo; torchvision / timm list every classifier "
+                        "of the installed library, export them as SOURCE:NAME)")
+    p.add_argument("--filter", default=None, metavar="TEXT", help="names containing TEXT (or a shell pattern)")
     p.add_argument("--json", action="store_true", help="print the cards as JSON (without the 1000 label names)")
     p.set_defaults(func=run)
 
 
-def rows(pattern=None) -> list:
-    """One dict per model: the card (with params/MACs) minus the label list."""
+def rows(pattern=None, source: str = "zoo") -> list:
+    """One dict per model: the card minus the label list (params/MACs computed for the zoo;
+    library listings can hold a thousand models, so theirs are left to `edgekit export`)."""
     from ..errors import UnknownNameError
     from ..zoo import get_card, list_models
 
-    names = list_models(pattern)
+    names = list_models(pattern, source)
     if pattern and not names:
-        raise UnknownNameError("model pattern", pattern, list_models())
+        raise UnknownNameError("model pattern" if source == "zoo" else f"{source} model pattern", pattern,
+                               list_models(None, source),
+                               more="" if source == "zoo" else "try a shorter --filter")
     out = []
     for name in names:
-        d = get_card(name).to_dict()
+        d = get_card(name, stats=source == "zoo").to_dict()
         d.pop("labels")
         d["pretrained"] = list(d["pretrained"])
         d["mean"], d["std"] = list(d["mean"]), list(d["std"])
@@ -51,7 +60,11 @@ def _ms(d: dict) -> str:
 
 
 def run(args) -> int:
-    items = rows(args.pattern)
+    if args.pattern and args.filter:
+        from ..errors import InputError
+
+        raise InputError("give either a PATTERN or --filter, not both")
+    items = rows(args.pattern or args.filter, args.source)
     if args.json:
         print(json.dumps(items, indent=2))
     else:

@@ -111,10 +111,110 @@ class ResNetClassifier(EdgeClassifier):
 
 class TimmClassifier(EdgeClassifier):
     """timm models with forward_features / forward_head(pre_logits=True) (EfficientNet-Lite:
-    the embedding is the pooled 1280-wide conv_head output)."""
+    the embedding is the pooled 1280-wide conv_head output). `head`: the classifier's path
+    inside the timm model (its pretrained_cfg["classifier"])."""
 
-    def __init__(self, model: nn.Module, card: Optional[ModelCard] = None):
-        super().__init__(model, "model.classifier", card)
+    def __init__(self, model: nn.Module, card: Optional[ModelCard] = None, head: str = "classifier"):
+        super().__init__(model, f"model.{head}", card)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
+class LastLinearClassifier(EdgeClassifier):
+    """Any network whose output is one nn.Linear's output (torchvision's fc / classifier[-1] /
+    heads.head). The embedding is that Linear's input, read with a forward pre-hook while the
+    network runs, so no per-architecture code is needed; wrap_classifier checks the claim."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        seen = []
+        hook = self.head.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+        try:
+            self.model(x)
+        finally:
+            hook.remove()
+        return seen[-1]
+
+
+class PlainClassifier(nn.Module):
+    """A classifier edgekit can export and run but whose head it cannot swap (no single Linear
+    makes the output: SqueezeNet's 1x1-conv head, LeViT's two distillation heads). It has no
+    head API: a new class count, --trainable-head and tune are refused with one line."""
+
+    head_path = None
+
+    def __init__(self, model: nn.Module, card: Optional[ModelCard] = None, reason: str = ""):
+        super().__init__()
+        self.model = model
+        self.card = card
+        self.reason = reason or "its output is not made by one nn.Linear"
+        self.weights_info = {"source": "random", "sha256": None}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def reset_head(self, num_classes: int, labels=None) -> None:
+        name = self.card.name if self.card is not None else type(self.model).__name__
+        raise InputError(f"{name} has no swappable head ({self.reason}); export it with its own "
+                         f"{self._classes()} classes, or pick a model with a Linear classifier")
+
+    def _classes(self):
+        return len(self.card.labels) if self.card is not None and self.card.labels else "original"
+
+
+def _timm_head(model: nn.Module):
+    """The path of a timm model's classifier when it is one nn.Linear, else None."""
+    path = getattr(model, "pretrained_cfg", {}).get("classifier")
+    if not isinstance(path, str):
+        return None
+    try:
+        head = model.get_submodule(path)
+    except AttributeError:
+        return None
+    if isinstance(head, nn.Linear):
+        return path
+    inner = [n for n, m in head.named_modules() if isinstance(m, nn.Linear)]
+    return f"{path}.{inner[-1]}" if len(inner) == 1 else None
+
+
+def _last_linear(model: nn.Module) -> Optional[str]:
+    """The last registered nn.Linear: the head candidate for a torchvision-style network."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def _output_is_head(wrapped: EdgeClassifier, input_size: int) -> bool:
+    """True when the network's output equals head(embedding) on a random input."""
+    if any(p.is_meta for p in wrapped.parameters()):
+        return True                      # a shapes-only copy (params/MACs count): nothing to run
+    x = torch.randn(1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
+    wrapped.eval()
+    with torch.no_grad():
+        try:
+            f = wrapped.forward_features(x)
+            y = wrapped.model(x)
+        except (RuntimeError, IndexError):
+            return False
+        return f.dim() == 2 and y.shape == (1, wrapped.num_classes) and \
+            torch.allclose(wrapped.head(f), y, rtol=1e-4, atol=1e-5)
+
+
+def wrap_classifier(model: nn.Module, card: Optional[ModelCard] = None):
+    """An EdgeClassifier over a library model (timm: its forward_head API; otherwise the last
+    Linear, checked to make the output), or a PlainClassifier when neither holds."""
+    model = model.eval()
+    size = card.input_size if card is not None else 224
+    timm_head = _timm_head(model) if hasattr(model, "forward_head") else None
+    if timm_head is not None:
+        wrapped = TimmClassifier(model, card, head=timm_head)
+        if _output_is_head(wrapped, size):
+            return wrapped
+    path = _last_linear(model)
+    if path is not None:
+        wrapped = LastLinearClassifier(model, f"model.{path}", card)
+        if _output_is_head(wrapped, size):
+            return wrapped
+    return PlainClassifier(model, card)
