@@ -10,13 +10,14 @@ import sys
 from ._version import __version__
 from .errors import EdgekitError
 
-COMMANDS = ("zoo", "export", "info", "predict", "run", "verify", "bench", "tune")
+COMMANDS = ("zoo", "export", "info", "predict", "run", "verify", "bench", "tune", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgekit", description="Export, run, benchmark and head-tune image classifiers on edge devices.")
     p.add_argument("--version", action="version", version=f"edgekit {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show converters' own output live (export) and full tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -40,11 +41,14 @@ def main(argv=None) -> int:
         return int(rc or 0)
     except EdgekitError as e:
         if args.verbose:
+            _show_log_tail(e)
             raise
         print(f"edgekit: error: {e}", file=sys.stderr)
+        _show_log_tail(e)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("edgekit: interrupted", file=sys.stderr)
+        _show_log_tail(e, lines=0)
         return 130
     except BrokenPipeError:  # `edgekit info x | head`: the reader went away, not an error of ours
         import os
@@ -52,6 +56,28 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as e:  # an internal error: the traceback follows, after the log's last lines
+        _show_log_tail(e)
+        raise
+
+
+def _show_log_tail(e: BaseException, lines: int = 12) -> None:
+    """Under the error of a command that captured converter output (export), the last lines of
+    that log that say something, and where the whole log is."""
+    clog = getattr(e, "edgekit_log", None)
+    if clog is None or not clog.path.exists():
+        return
+    tail = clog.tail(lines) if lines else []
+    if lines and not tail:  # nothing in it but edgekit's own lines: nothing to point at
+        if not clog.kept:
+            clog.discard()
+        return
+    if tail:
+        print(f"edgekit: last lines of {clog.path}:", file=sys.stderr)
+        for ln in tail:
+            print(f"  {ln}", file=sys.stderr)
+    else:
+        print(f"edgekit: converter output: {clog.path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

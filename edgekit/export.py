@@ -7,6 +7,7 @@ or killed export never leaves a partial artifact under the final name."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, replace
@@ -18,7 +19,10 @@ from ._version import __version__
 from .errors import EdgekitError, ExportError, ParityError
 from .files import clean_stale, remove, size_bytes, staged, temp_path
 from .manifest import SCHEMA_VERSION, sha256_file, validate, write_sidecar
+from .progress import stage, stages
 from .quant.recipe import MAX_FLOAT_LAYERS, MIN_AGREEMENT
+
+log = logging.getLogger(__name__)
 
 DEFAULT_VERIFY_COUNT = 8
 
@@ -225,6 +229,10 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     min_agreement / max_float_layers: the int8 accuracy guard (static int8 on executorch/tflite):
     below this top-1 agreement with float on held-out calibration images, keep up to this many
     of the most sensitive layers in float (0: measure and record only).
+    progress: a callable progress(item, stage, done, total) told each target's stage (item: e.g.
+    "tflite fp32"; stages capture, lower, calibrate n/N, guard, parity n/N, write, then done;
+    waiting while another target runs), as `edgekit export` draws it. Nothing is printed:
+    edgekit logs through the `edgekit` logger.
     Returns an Artifact, or a list of them for target="all"."""
     from .exporters import resolve_targets
 
@@ -255,8 +263,13 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     overrides = {"resize": resize, "mean": mean, "std": std, "interpolation": interpolation}
     module, card, model_name, weights_info = _resolve_model(model, weights, card, input_size, num_classes, labels,
                                                             overrides)
+    items = [f"{e.name} {o.tag}" for e, o in plans]
+    notify = progress or (lambda *a: None)
+    for item in items:  # the capture is shared: every target's clock runs during it
+        notify(item, "capture", None, None)
     from .capture import capture
 
+    log.info("capturing %s at %s px, layout %s", card.name, card.input_size, layout)
     cap = capture(module, card.input_size, layout)
     preprocessing = card.preprocessing(cap.layout.upper())
     calib_set = None
@@ -278,12 +291,17 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_stale(out_dir)
 
+    for item in items:
+        notify(item, "waiting", None, None)
     artifacts = []
-    for exporter, options in plans:
-        if progress:
-            progress(f"exporting {model_name} -> {exporter.name} {options.tag}")
-        artifacts.append(_export_one(exporter, options, cap, calib_set, card, model_name, weights_info, params,
-                                     num_classes, out_dir, verify, parity_inputs, capture_seconds))
+    for item, (exporter, options) in zip(items, plans):
+        log.info("exporting %s -> %s %s", model_name, exporter.name, options.tag)
+        with stages(lambda name, done, total, item=item: notify(item, name, done, total)):
+            artifacts.append(_export_one(exporter, options, cap, calib_set, card, model_name, weights_info, params,
+                                         num_classes, out_dir, verify, parity_inputs, capture_seconds))
+        notify(item, "done", None, None)
+        log.info("wrote %s (%d bytes, %.1f s, parity %s)", artifacts[-1].path, artifacts[-1].size_bytes,
+                 artifacts[-1].export_seconds, artifacts[-1].parity.get("status"))
     failed = [a for a in artifacts if a.parity.get("status") == "failed"]
     if failed and strict:
         err = ParityError("parity check failed for " + ", ".join(
@@ -299,6 +317,7 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
 
     t0 = time.perf_counter()
     final = out_dir / artifact_name(model_name, exporter, options)
+    stage("lower")
     try:
         lowered = exporter.lower(cap, options, calib=calib_set, num_classes=num_classes)
     except (EdgekitError, MemoryError, KeyboardInterrupt):
@@ -325,14 +344,17 @@ def _export_one(exporter, options, cap, calib_set, card, model_name, weights_inf
         # parity entry differs, so a fault in the embedding step cannot pass unseen
         probe = temp_path(final)
         try:
+            stage("write")
             _save(lowered, probe, manifest_with(parity_mod.not_run("being measured").to_dict()), exporter.name,
                   options.precision)
             arrays, desc = parity_inputs
+            stage("parity", 0, len(arrays))  # the reference run and the runtime's load count as parity
             report = parity_mod.check(str(probe), exporter.name, cap.module, arrays, options.precision, desc)
         finally:
             remove(probe)
     manifest = manifest_with(report.to_dict())
     validate(manifest)
+    stage("write")
     with staged(final) as tmp:
         _save(lowered, tmp, manifest, exporter.name, options.precision)
         manifest["artifact"]["sha256"] = sha256_file(tmp)

@@ -25,6 +25,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .progress import stage
+
 THRESHOLDS = {
     "fp32": {"top1_agreement": 1.0, "max_abs_error": 1e-3, "cosine": 0.9999},
     "fp16": {"top1_agreement": 0.95, "cosine": 0.995, "top5_overlap": 0.9},
@@ -134,7 +136,12 @@ def _runner(path: str, fmt: str) -> tuple[Callable[[np.ndarray], np.ndarray], st
 
 def artifact_logits(path: str, fmt: str, inputs: np.ndarray) -> tuple[np.ndarray, str]:
     run, name = _runner(path, fmt)
-    return np.concatenate([run(np.ascontiguousarray(inputs[i:i + 1])).reshape(1, -1) for i in range(len(inputs))]), name
+    outs = []
+    for i in range(len(inputs)):
+        stage("parity", i, len(inputs))
+        outs.append(run(np.ascontiguousarray(inputs[i:i + 1])).reshape(1, -1))
+    stage("parity", len(inputs), len(inputs))
+    return np.concatenate(outs), name
 
 
 def check(path: str, fmt: str, module, inputs: np.ndarray, precision: str, inputs_desc: str = "") -> ParityReport:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for edgekit development: system tools the tests use (a real sshd
-# for the remote-bench test, a JVM Kotlin compiler for the Android demo's shared code), then
+# for the remote-bench test, a JVM Kotlin compiler for the Android demo's shared code, headless
+# Chromium for the `edgekit report` page check in tests/test_report.py), then
 # a virtual environment in .venv with every extra installed editable.
 # Usage: bash scripts/setup.sh        (idempotent; EDGEKIT_NO_APT=1 skips the apt step,
 #        EDGEKIT_NO_AARCH64=1 the aarch64 emulation environment)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(openssh-server openssh-client kotlin)
+APT_PACKAGES=(openssh-server openssh-client kotlin chromium)
 if [[ "${EDGEKIT_NO_APT:-0}" != "1" ]] && command -v apt-get >/dev/null; then
     missing=()
     for p in "${APT_PACKAGES[@]}"; do

@@ -50,8 +50,13 @@ def test_cli_all_prints_one_table(lite0_all):
         assert ("not run: needs macOS" in row) if target == "coreml" else ("passed top1 100%" in row)
         assert (out / name).exists()
         assert (out / (name + ".json")).is_file()
-    # nothing else (no temporary files) is left in the output folder
-    assert sorted(p.name for p in out.iterdir()) == sorted([*TARGET_FILES.values(), *(n + ".json" for n in TARGET_FILES.values())])
+    # nothing else (no temporary files) is left in the output folder; the converters' own output
+    # (ExecuTorch's cpuinfo lines, absl, XNNPACK's "Created delegate") is in the log, not the terminal
+    assert sorted(p.name for p in out.iterdir()) == sorted([*TARGET_FILES.values(), *(n + ".json" for n in TARGET_FILES.values()),
+                                                            "edgekit-export.log"])
+    log = (out / "edgekit-export.log").read_text()  # (the converters' lines: tests/test_quiet_cli.py, in a fresh process)
+    assert "[edgekit info] exporting efficientnet_lite0 -> onnx fp32" in log
+    assert lines[-1].startswith("log: ") and "edgekit-export.log" in lines[-1]
 
 
 @pytest.mark.parametrize("target", list(TARGET_FILES))

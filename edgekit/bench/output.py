@@ -6,6 +6,8 @@ import csv
 import io
 from typing import Optional
 
+from ..report.page import where_line as header_line  # one copy, shared with the HTML pages
+
 
 def _num(v, fmt: str = "{:.2f}") -> str:
     return "-" if v is None else fmt.format(v)
@@ -15,14 +17,6 @@ def _mib(b) -> str:
     return "-" if b is None else f"{b / 2**20:.1f}"
 
 
-def header_line(doc: dict) -> str:
-    h, c = doc["host"], doc["config"]
-    where = f"{h.get('device') + ', ' if h.get('device') else ''}{h['cpu']} ({h.get('cores') or '?'} cores), {h['os']} {h['machine']}"
-    if doc.get("remote"):
-        where = f"{doc['remote']['transport']} {doc['remote']['target']}: {where}"
-    runs = f"{c['iters']} runs" if c.get("iters") else f">= {c['min_seconds']:g} s"
-    threads = c["threads"] if c.get("threads") else "default"
-    return f"edgekit bench on {where}; threads={threads}, warm-up {c['warmup']}, {runs}"
 
 
 def emulation_line(doc: dict) -> Optional[str]:

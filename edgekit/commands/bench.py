@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from . import verbose_option
+
 
 def _positive_int(s: str) -> int:
     try:
@@ -50,11 +52,14 @@ def register(subparsers) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--iters", type=_positive_int, default=None, metavar="M", help="timed runs (default 100)")
     g.add_argument("--min-seconds", type=_positive_float, default=None, metavar="S", help="time runs for at least S seconds instead")
-    p.add_argument("--json", metavar="FILE", help="write the results as JSON (schema: edgekit/schema/bench.schema.json); '-' for stdout")
+    p.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                   help="write the results as JSON (schema: edgekit/schema/bench.schema.json) to FILE; without "
+                        "FILE (or '-'), print it on stdout and nothing else")
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per artifact")
     p.add_argument("--plot", metavar="FILE", help="latency distributions: .png (matplotlib; without it an .html is written instead), .html or .svg")
     p.add_argument("--no-samples", action="store_true", help="leave the per-run times out of the JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    verbose_option(p)
     r = p.add_argument_group("remote devices")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--host", metavar="USER@HOST[:PORT]", help="run on a Raspberry Pi / Jetson over ssh (your ssh config and keys)")
@@ -101,9 +106,14 @@ def run(args) -> int:
         doc = bench_over_adb(device, paths, config, benchmark_model=args.adb_benchmark_model,
                              executor_runner=args.adb_executor_runner, timeout=args.timeout)
     else:
-        results = [bench_artifact(p, threads=config["threads"], warmup=config["warmup"], iters=config["iters"] if args.min_seconds is None else None,
-                                  min_seconds=config["min_seconds"], progress=progress, keep_samples=not args.no_samples)
-                   for p in paths]
+        from ..converter_log import quiet
+
+        # the runtimes' own lines (XNNPACK's "Created delegate", cpuinfo) stay out of the table
+        with quiet(getattr(args, "verbose", False), "edgekit-bench-"):
+            results = [bench_artifact(p, threads=config["threads"], warmup=config["warmup"],
+                                      iters=config["iters"] if args.min_seconds is None else None,
+                                      min_seconds=config["min_seconds"], progress=progress, keep_samples=not args.no_samples)
+                       for p in paths]
         doc = report(results, config)
     return write_outputs(doc, args)
 
@@ -128,4 +138,6 @@ def write_outputs(doc: dict, args) -> int:
         out = write_plot(doc, args.plot)
         if str(out) != str(args.plot):
             print(f"edgekit: matplotlib is not installed: wrote {out} (HTML with an SVG plot) instead of {args.plot}", file=sys.stderr)
+        elif args.json != "-":
+            print(f"plot: {out}")
     return 0

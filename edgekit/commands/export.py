@@ -1,8 +1,9 @@
 """`edgekit export MODEL --target executorch|tflite|coreml|onnx|all --precision fp32|fp16|int8 ...`"""
 from __future__ import annotations
 
+import argparse
+import json
 import sys
-
 
 
 def _target_choices() -> tuple:
@@ -72,7 +73,19 @@ def register(sub) -> None:
                    help="--trainable-head: classes the training program can hold (default 100)")
     p.add_argument("--train-batch", type=int, default=32, metavar="B",
                    help="--trainable-head: batch size of the training program (default 32)")
+    add_output_options(p)
     p.set_defaults(func=run)
+
+
+def add_output_options(p) -> None:
+    """-v, --json and --report: what the export shows and writes besides the artifacts."""
+    o = p.add_argument_group("output")
+    o.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="also show the converters' and runtimes' own output live (it always goes to "
+                        "OUT/edgekit-export.log) and full tracebacks")
+    o.add_argument("--json", action="store_true",
+                   help="print one JSON document (the manifests, paths and the log file) on stdout and nothing else")
+    o.add_argument("--report", action="store_true", help="also write OUT/report.html (see `edgekit report`)")
 
 
 def _floats3(text: str) -> tuple:
@@ -100,10 +113,16 @@ def _portable_share(path) -> str:
     from ..bench.op_profile import executorch_op_times
     from ..errors import first_line
 
+    from ..converter_log import ConverterLog
+
+    runtime_lines = ConverterLog()  # the runtime's own lines (cpuinfo) stay off the terminal
     try:
-        t = executorch_op_times(path)
+        with runtime_lines:
+            t = executorch_op_times(path)
     except Exception as e:  # profiling is a diagnosis: its failure must not fail the export
         return f"portable kernels' share of the latency: not measured ({type(e).__name__}: {first_line(e, 120)})"
+    finally:
+        runtime_lines.discard()
     ops = ", ".join(f"{op} {ms:.2f} ms" for op, ms in list(t["portable_ops"].items())[:4])
     share = f"{t['portable_fraction']:.0%}" if t["portable_fraction"] is not None else "?"
     return f"portable kernels take {t['portable_ms']:.2f} ms of {t['method_ms']:.2f} ms per call ({share}): {ops}"
@@ -154,8 +173,10 @@ def _print_table(arts) -> None:
 
 
 def run(args) -> int:
+    from ..converter_log import ConverterLog
     from ..errors import ParityError
     from ..export import export
+    from ..progress import Reporter
 
     kwargs = dict(target=args.target, precision=args.precision, weights=args.weights, calib=args.calib,
                   out=args.out, layout=args.layout, verify=not args.no_verify, quant=args.quant,
@@ -177,36 +198,94 @@ def run(args) -> int:
         from ..errors import ExportError
 
         raise ExportError("--trainable-head supports targets executorch, tflite, coreml (and all), not onnx")
-    rc = 0
+    rc, parity_error = 0, None
+    verbose = getattr(args, "verbose", False)
+    clog = ConverterLog(verbose=verbose)
     try:
-        result = export(args.model, progress=lambda s: print(s, file=sys.stderr, flush=True), **kwargs)
-    except ParityError as e:
-        result, rc = e.artifacts, e.exit_code
-        if args.target != "all":
-            result = result[0]
-        print(f"edgekit: error: {e}", file=sys.stderr)
-    if args.trainable_head and rc == 0:
-        from ..formats import trainable_formats
-        from ..tune.trainable import add_trainable_head
+        with clog:
+            # -v: plain lines, between the converters' own
+            board = Reporter(stream=clog.terminal, after=10.0, plain=verbose).board()
+            try:
+                try:
+                    result = export(args.model, progress=board.update, **kwargs)
+                except ParityError as e:
+                    result, rc, parity_error = e.artifacts, e.exit_code, e
+                    if args.target != "all":
+                        result = result[0]
+                _trainable_head(args, result, rc)
+            finally:
+                board.close()
+    except BaseException as e:
+        _keep_log(clog, args.out, failed=True)
+        e.edgekit_log = clog  # edgekit.cli shows its last lines under the one-line error
+        raise
+    log_path = _keep_log(clog, args.out)
+    if parity_error is not None:
+        print(f"edgekit: error: {parity_error}", file=sys.stderr)
+    arts = result if isinstance(result, list) else [result]
+    report_path = None
+    if args.report:
+        from ..report import write_report
 
-        for a in (result if isinstance(result, list) else [result]):
-            if a.target in trainable_formats():
-                a.manifest["trainable_head"] = add_trainable_head(
-                    a, weights=args.weights, calib=args.calib, calib_count=args.calib_count,
-                    calib_seed=args.calib_seed, batch=args.train_batch, max_classes=args.max_classes,
-                    verify=not args.no_verify, log=lambda s: print(s, file=sys.stderr, flush=True))
+        report_path = write_report(arts[0].path.parent)
+    if args.json:
+        doc = {"artifacts": [{"path": str(a.path), "manifest_path": f"{a.path}.json", "manifest": a.manifest}
+                             for a in arts],
+               "log": str(log_path) if log_path else None, "report": str(report_path) if report_path else None,
+               "exit_code": rc}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        if args.bundle and rc == 0:
+            _bundle(arts, args.bundle, args.bundle_photo, out=sys.stderr)
+        return rc
     if isinstance(result, list):
         _print_table(result)
         print(f"manifests: {', '.join(a.path.name + '.json' for a in result)} in {result[0].path.parent}"
               if result else "")
     else:
         _print_one(result)
+    if log_path:
+        print(f"log: {log_path} ({clog.line_count(foreign=True)} lines from converters and runtimes; -v shows them live)")
+    if report_path:
+        print(f"report: {report_path}")
     if args.bundle and rc == 0:
-        _bundle(result if isinstance(result, list) else [result], args.bundle, args.bundle_photo)
+        _bundle(arts, args.bundle, args.bundle_photo)
     return rc
 
 
-def _bundle(artifacts, app_dir, photo) -> None:
+def _trainable_head(args, result, rc) -> None:
+    if not args.trainable_head or rc != 0:
+        return
+    import logging
+
+    from ..formats import trainable_formats
+    from ..tune.trainable import add_trainable_head
+
+    log = logging.getLogger("edgekit.export")
+    for a in (result if isinstance(result, list) else [result]):
+        if a.target in trainable_formats():
+            a.manifest["trainable_head"] = add_trainable_head(
+                a, weights=args.weights, calib=args.calib, calib_count=args.calib_count,
+                calib_seed=args.calib_seed, batch=args.train_batch, max_classes=args.max_classes,
+                verify=not args.no_verify, log=log.info)
+
+
+def _keep_log(clog, out, failed: bool = False):
+    """The log goes beside the artifacts. A failed export whose log holds nothing but edgekit's
+    own lines (a typo in a name) leaves no log, and does not replace an earlier run's; one that
+    stopped before the output folder existed leaves it where it is (the error names it)."""
+    from pathlib import Path
+
+    if clog.kept:
+        return clog.path
+    if failed and not clog.tail(1):
+        clog.discard()
+        return None
+    if Path(out).is_dir():
+        return clog.keep(out)
+    return clog.path
+
+
+def _bundle(artifacts, app_dir, photo, out=None) -> None:
     """--bundle: each artifact the demo app can run goes into its asset folder."""
     from ..bundle import APP_LAYOUTS, app_kind, bundle
 
@@ -220,4 +299,4 @@ def _bundle(artifacts, app_dir, photo) -> None:
     for a in usable:
         r = bundle(a.path, app_dir, photo=photo)
         top = ", ".join(f"{t['label']} {t['score']:.3f}" for t in r.top3) if r.top3 else f"none ({r.reason})"
-        print(f"bundled into {r.folder}: {', '.join(r.files)}; golden top-3: {top}")
+        print(f"bundled into {r.folder}: {', '.join(r.files)}; golden top-3: {top}", file=out or sys.stdout)

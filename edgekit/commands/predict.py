@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from . import verbose_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="classify images with an exported model",
@@ -12,7 +14,8 @@ def register(sub) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("-k", "--top-k", dest="k", type=int, default=5, help="classes per image (default 5)")
     p.add_argument("--threads", type=int, default=None, help="runtime threads (default: the runtime's choice)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
+    verbose_option(p)
     p.set_defaults(func=run)
 
 
@@ -38,22 +41,25 @@ def run(args) -> int:
             paths.append(p)
         else:
             raise InputError(f"image not found: {p}")
-    t0 = time.perf_counter()
-    model = load(args.artifact, threads=args.threads)
-    load_s = time.perf_counter() - t0
     import sys
     import warnings
 
+    from ..converter_log import quiet
+
     results = []
-    for p in paths:
-        t = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            top = model.predict(p, k=args.k)
-        for w in caught if not results else ():
-            print(f"edgekit: warning: {w.message}", file=sys.stderr)
-        results.append({"image": str(p), "ms": (time.perf_counter() - t) * 1000,
-                        "top_k": [{"index": i, "label": lab, "score": s} for i, lab, s in top]})
+    with quiet(getattr(args, "verbose", False), "edgekit-predict-") as clog:  # the runtime's own lines go to a log
+        t0 = time.perf_counter()
+        model = load(args.artifact, threads=args.threads)
+        load_s = time.perf_counter() - t0
+        for p in paths:
+            t = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                top = model.predict(p, k=args.k)
+            for w in caught if not results else ():
+                print(f"edgekit: warning: {w.message}", file=clog.terminal)
+            results.append({"image": str(p), "ms": (time.perf_counter() - t) * 1000,
+                            "top_k": [{"index": i, "label": lab, "score": s} for i, lab, s in top]})
     if args.json:
         print(json.dumps({"artifact": str(args.artifact), "runtime": model.runtime_name,
                           "runtime_version": model.runtime_version, "threads": model.threads,

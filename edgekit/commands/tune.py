@@ -2,6 +2,8 @@
 one subfolder per class, in the artifact's own runtime (see edgekit.tune)."""
 from __future__ import annotations
 
+from . import verbose_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("tune", help="retrain the classifier head on your own classes (needs --trainable-head export)",
@@ -21,15 +23,27 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/edgekit/embeddings)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the tuning record as one JSON document on stdout "
+                                                       "(the per-epoch lines go to stderr)")
+    verbose_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import json
+
+    from ..converter_log import quiet
     from ..tune import tune
 
-    res = tune(args.artifact, args.data, args.out, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-               val_split=args.val_split, seed=args.seed, momentum=args.momentum, weight_decay=args.weight_decay,
-               threads=args.threads, cache_dir=args.cache_dir, progress=not args.no_progress)
+    with quiet(getattr(args, "verbose", False), "edgekit-tune-") as clog:  # the runtime's own lines go to a log
+        lines = clog.terminal if args.json else clog.stdout
+        res = tune(args.artifact, args.data, args.out, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                   val_split=args.val_split, seed=args.seed, momentum=args.momentum, weight_decay=args.weight_decay,
+                   threads=args.threads, cache_dir=args.cache_dir, progress=not args.no_progress,
+                   log=lambda s: print(s, file=lines, flush=True))
+    if args.json:
+        print(json.dumps({"artifact": str(res.path), "record": res.record}, indent=2, default=str))
+        return 0
     before, after = res.record["before"], res.record["after"]
     if after["n"]:
         print(f"held-out accuracy {before['val_accuracy']:.3f} -> {after['val_accuracy']:.3f} "

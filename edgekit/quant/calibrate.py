@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ExportError, UnknownNameError
+from ..progress import stage
 from .annotate import make_quantizer
 from .backends import get_backend
 from .bias import INFO_KEY as BIAS_INFO_KEY, correct_biases
@@ -73,9 +74,11 @@ def prepare_calibrated(module, example_inputs: tuple, calib, recipe: QuantRecipe
     # the captured graph is specialised to the example batch size: feed calibration in chunks of it
     eb = int(example_inputs[0].shape[0])
     n, kept = 0, []
+    total = len(calib) if isinstance(calib, np.ndarray) else None
     with torch.no_grad():
         for b in iter_batches(calib, batch_size):
             for i in range(0, int(b.shape[0]) - eb + 1, eb):
+                stage("calibrate", n, total)
                 prepared(b[i : i + eb])
                 n += eb
                 if n <= max(BIAS_CORRECTION_IMAGES, ROUNDING_IMAGES):
@@ -83,6 +86,7 @@ def prepare_calibrated(module, example_inputs: tuple, calib, recipe: QuantRecipe
     if n == 0:
         raise ExportError(f"calibration data has fewer images than the example batch ({eb})")
     kept = np.concatenate(kept)
+    stage("round weights" if recipe.rounding == "gptq" else "calibrate", None, None)
     if recipe.rounding == "gptq":
         round_weights(prepared, kept[:ROUNDING_IMAGES], batch=eb, free_bias=recipe.bias_correction)
     elif recipe.bias_correction:

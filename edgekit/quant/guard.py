@@ -17,6 +17,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from ..errors import ExportError
+from ..progress import stage
 from .calibrate import FLOAT_OUTPUT_KEY, convert, edit_details, prepare_calibrated, quantize
 from .graph import capture_graph, quantizable_layers
 from .measure import agreement, kl_to_float, run_batches
@@ -60,6 +61,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
 
     def attempt(r: QuantRecipe):
         prepared, quantizer, n = prepare_calibrated(module, example_inputs, calib, r, captured=copy.deepcopy(captured))
+        stage("guard", None, None)
         unfolded = convert(copy_prepared(prepared), r, fold=False)  # editable
         y = run_batches(unfolded, eval_inputs, eb)
         return prepared, quantizer, n, unfolded, agreement(ref, y), kl_to_float(ref, y)

@@ -16,6 +16,7 @@ f @ W.T + b, numpy) after it (see edgekit.runtimes.headed). It can be tuned agai
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import shutil
 import sys
@@ -180,11 +181,12 @@ def _copy(src: Path, dst: Path):
 
 def tune(artifact: PathLike, data_dir: PathLike, out: PathLike, *, epochs: int = 20, lr: float = 0.05,
          batch_size: Optional[int] = None, val_split: float = 0.2, seed: int = 0, momentum: float = 0.9,
-         weight_decay: float = 1e-4, threads: Optional[int] = None, cache_dir=None, progress: bool = True,
-         log=print) -> TuneResult:
+         weight_decay: float = 1e-4, threads: Optional[int] = None, cache_dir=None, progress: bool = False,
+         log=None) -> TuneResult:
     """Train a new head for the classes in `data_dir` (one subfolder each) and write a new
     artifact at `out` (a file with the format's suffix, or a folder). See the module docstring."""
     t0 = time.perf_counter()
+    log = log or logging.getLogger(__name__).info  # the Python API logs, it does not print
     artifact = Path(artifact)
     if not artifact.exists():
         raise ArtifactError(f"artifact not found: {artifact}")
