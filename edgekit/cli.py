@@ -10,7 +10,7 @@ import sys
 from ._version import __version__
 from .errors import EdgekitError
 
-COMMANDS = ("zoo", "export", "info", "predict", "bench", "tune", "report")
+COMMANDS = ("zoo", "export", "info", "predict", "run", "verify", "bench", "tune", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,6 +98,16 @@ def _child_env() -> dict:
     return env
 
 
+def python_command() -> list:
+    """argv that starts another Python like this one: $EDGEKIT_PYTHON when set (under qemu-user
+    the host kernel cannot exec the emulated interpreter itself, so scripts/aarch64-env.sh's
+    launcher names the qemu command line there), else sys.executable."""
+    import shlex
+
+    cmd = os.environ.get("EDGEKIT_PYTHON", "").strip()
+    return shlex.split(cmd) if cmd else [sys.executable]
+
+
 class _Worker:
     """A child Python that probes files of one format, one job at a time, so the runtime import
     (torch for ExecuTorch: seconds) is paid once per process, not once per file. Protocol: one
@@ -111,7 +121,7 @@ class _Worker:
         self.fmt, self._json = fmt, json
         r, w = os.pipe()
         code = "import sys; from edgekit.runtimes.probe import _serve; _serve(int(sys.argv[1]))"
-        self.proc = subprocess.Popen([sys.executable, "-c", code, str(w)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([*python_command(), "-c", code, str(w)], stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,),
                                      env=_child_env(), text=True)
         os.close(w)

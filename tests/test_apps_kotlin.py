@@ -187,3 +187,26 @@ def test_real_efficientnet_lite0_trainable_bundle_in_kotlin(core_jar, photos_dir
     res = _run(core_jar, "dev.edgekit.demo.core.GoldenMainKt", assets, *_decoded(photo, tmp_path))
     assert res["ok"] and res["rc"] == 0, res
     assert res["full_max_abs_pil_decoded"] == 0.0 and res["top3"].startswith("10,")
+
+
+def test_kotlin_reads_a_manifest_with_per_isa_parity(core_jar, photos_dir, tmp_path):
+    """A manifest that `edgekit verify --isa aarch64` has written to (parity.aarch64) still parses
+    and drives the app's preprocessing: the app reads no parity field and ignores the block."""
+    m = json.loads((cli_bundle(str(photos_dir)) / "app/src/executorch/assets/edgekit/manifest.json").read_text())
+    agree = {"max_abs_error": 8.58e-06, "cosine": 0.99999999, "top1_agreement": 1.0, "top5_overlap": 1.0}
+    m["parity"]["aarch64"] = {"status": "passed", "runtime": "tflite 2.3.0", "n": 4, "inputs": "4 photos",
+                              "machine": "aarch64", "emulated": True, "emulator": "qemu-user", "cpu_model": "cortex-a76",
+                              "cpu_features": ["asimd", "asimddp", "fphp", "asimdhp"], "seconds_per_input": 5.0,
+                              "vs_x86": {**agree, "runtime": "tflite 2.3.0"}, "vs_eager": agree, "x86_vs_eager": agree,
+                              "judged_against": "eager", "thresholds": {"top1_agreement": 1.0}}
+    from edgekit.manifest import validate
+
+    validate(m)
+    assets = tmp_path / "assets"
+    (assets / "edgekit").mkdir(parents=True)
+    (assets / "edgekit/manifest.json").write_text(json.dumps(m))
+    photo_name = "n01530575_brambling.JPEG"
+    jpeg = (photos_dir / photo_name).read_bytes()
+    write_golden(assets / "edgekit/golden", jpeg, m, golden_vectors(jpeg, m), None, "not run", photo_name)
+    res = _run(core_jar, "dev.edgekit.demo.core.GoldenMainKt", assets, *_decoded(photos_dir / photo_name, tmp_path))
+    assert res["ok"] and res["rc"] == 0, res

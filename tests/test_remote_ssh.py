@@ -171,3 +171,67 @@ def test_unreachable_host_is_a_clear_error(tmp_path):
     with pytest.raises(RemoteError) as e:
         runner.make_temp_dir()
     assert "ssh to nobody@127.0.0.1" in str(e.value)
+
+
+def _aarch64_edgekit() -> Path:
+    """The emulated aarch64 edgekit of scripts/aarch64-env.sh, or skip (one line)."""
+    from edgekit.errors import InputError
+    from edgekit.isa import find_env
+
+    try:
+        env = find_env("aarch64", "tflite")
+    except InputError as e:
+        pytest.skip(f"no aarch64 environment ({e})")
+    return env.root / "bin" / "edgekit"
+
+
+def test_remote_bench_on_an_emulated_aarch64_edgekit(sshd, tmp_path):
+    """The "Raspberry Pi latency run" end to end against an aarch64 edgekit process (qemu-user):
+    the remote reports its machine and that it is emulated, and the numbers say so."""
+    remote = _aarch64_edgekit()
+    before = _leftovers()
+    out = tmp_path / "remote.json"
+    cmd = [sys.executable, "-m", "edgekit", "bench", str(DATA / "tiny_conv.tflite"), "--host", sshd["target"],
+           "--ssh-config", sshd["config"], "--remote-edgekit", str(remote), "--threads", "1", "--warmup", "1",
+           "--iters", "5", "--json", str(out), "--no-progress"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    validate(doc)
+    host = doc["host"]
+    assert host["machine"] == "aarch64" and host["emulation"]["emulated"] is True
+    assert host["emulation"]["by"] == "qemu-user" and host["emulation"]["executable_machine"] == "x86_64"
+    assert doc["remote"]["emulated"] is True and "asimd" in host["cpu_features"]
+    (r,) = doc["results"]
+    assert r["runtime"]["name"] == "tflite" and r["latency_ms"]["count"] == 5
+    assert "EMULATED" in res.stdout and "NOT device latency" in res.stdout
+    assert _leftovers() == before, "the remote temp dir was not removed"
+
+
+def test_dropped_connection_mid_run_is_one_error_and_cleans_up(sshd, tmp_path):
+    """The connection dies while the aarch64 edgekit is running (its sshd session process is
+    killed): one RemoteError line, and the remote temp folder is removed afterwards."""
+    remote = _aarch64_edgekit()
+    dropper = tmp_path / "drop-after-3s"
+    dropper.write_text("\n".join([
+        "#!/bin/sh",
+        f'"{remote}" "$@" &',
+        "child=$!",
+        "sleep 3",
+        "p=$$",  # walk up to this connection's sshd session process and kill it
+        "while [ \"$p\" -gt 1 ]; do",
+        "  p=$(awk '/^PPid:/{print $2}' /proc/$p/status)",
+        "  case \"$(cat /proc/$p/comm)\" in sshd*) kill -9 \"$p\"; break;; esac",
+        "done",
+        "kill $child 2>/dev/null",
+        "",
+    ]))
+    dropper.chmod(0o755)
+    before = _leftovers()
+    runner = SSHRunner(sshd["target"], config_file=sshd["config"], connect_timeout=5)
+    with pytest.raises(RemoteError) as e:
+        bench_over_ssh(runner, [DATA / "tiny_conv.tflite"], {"threads": 1, "warmup": 1, "iters": 500, "min_seconds": None},
+                       remote_edgekit=str(dropper), timeout=120, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and "during the remote benchmark" in msg, msg
+    assert _leftovers() == before, "the remote temp dir was left behind"

@@ -33,6 +33,16 @@ def isa_clause(host: dict) -> str:
     return f"; ISA {have} (int8 dot products: {dot})"
 
 
+def emulation_line(doc: dict) -> Optional[str]:
+    """The warning a document measured under emulation carries, or None for real hardware."""
+    emu = doc["host"].get("emulation") or {}
+    if not emu.get("emulated"):
+        return None
+    cpu = f" ({emu['cpu_model']})" if emu.get("cpu_model") else ""
+    return (f"EMULATED: {emu.get('machine', doc['host'].get('machine'))}{cpu} under {emu.get('by', 'an emulator')} on an "
+            f"{emu.get('executable_machine', '?')} host: these times are the emulator's, NOT device latency")
+
+
 COLUMNS = ("artifact", "runtime", "threads", "size MiB", "load ms", "first ms", "p50 ms", "p90 ms", "p99 ms",
            "mean ms", "std ms", "min ms", "outliers", "img/s", "peak RSS +MiB", "vs fastest")
 
@@ -73,8 +83,9 @@ def format_table(doc: dict) -> str:
         return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
 
     sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
-    out = [header_line(doc), "", line(COLUMNS), sep, *(line(r) for r in rows)]
-    notes = []
+    emulated = emulation_line(doc)
+    out = [header_line(doc), *([emulated] if emulated else []), "", line(COLUMNS), sep, *(line(r) for r in rows)]
+    notes = [emulated] if emulated else []
     for r in doc["results"]:
         o = r.get("outliers")
         if o and o["count"]:
@@ -89,7 +100,7 @@ def format_table(doc: dict) -> str:
 CSV_FIELDS = ("artifact", "path", "format", "runtime", "runtime_version", "threads", "source", "size_bytes",
               "import_ms", "load_ms", "first_run_ms", "warmup", "count", "min_ms", "p50_ms", "p90_ms", "p95_ms",
               "p99_ms", "mean_ms", "std_ms", "max_ms", "outliers", "outlier_threshold_ms", "throughput_per_s",
-              "peak_rss_increase_bytes", "rss_method", "ratio_to_fastest", "cpu", "cpu_isa", "int8_dot", "cores", "os", "machine", "remote")
+              "peak_rss_increase_bytes", "rss_method", "ratio_to_fastest", "cpu", "cpu_isa", "int8_dot", "cores", "os", "machine", "emulated", "remote")
 
 
 def to_csv(doc: dict) -> str:
@@ -115,6 +126,7 @@ def to_csv(doc: dict) -> str:
             "ratio_to_fastest": _blank(r.get("ratio_to_fastest")),
             "cpu": h.get("cpu", ""), "cpu_isa": " ".join((h.get("isa") or {}).get("features") or ()),
             "int8_dot": _blank((h.get("isa") or {}).get("int8_dot")), "cores": _blank(h.get("cores")), "os": h.get("os", ""), "machine": h.get("machine", ""),
+            "emulated": (h.get("emulation") or {}).get("by", "yes") if (h.get("emulation") or {}).get("emulated") else "",
             "remote": remote,
         })
     return buf.getvalue()

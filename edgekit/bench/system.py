@@ -7,22 +7,35 @@ import gc
 import os
 import platform
 import sys
+import threading
 from typing import Optional
 
 import numpy as np
 
 
+# Arm Ltd (implementer 0x41) core part numbers, for ARM /proc/cpuinfo without a model name
+_ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+              "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1",
+              "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2", "0xd4b": "Cortex-A78C"}
+
+
 def cpu_model() -> str:
     """CPU model name (from /proc/cpuinfo on Linux, sysctl on macOS), else platform.processor()."""
+    part = None
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                # x86: "model name"; many ARM kernels: "Model" / "Hardware" / "CPU part"
+                # x86: "model name"; many ARM kernels: "Model" / "Hardware"; else the Arm core part
                 if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
                     return value.strip()
+                if key.strip() == "CPU part" and part is None:
+                    part = value.strip().lower()
     except OSError:
         pass
+    if part in _ARM_PARTS:
+        return f"ARM {_ARM_PARTS[part]}"
     if sys.platform == "darwin":
         import subprocess
 
@@ -106,6 +119,107 @@ def isa_line(host: Optional[dict] = None) -> str:
             f"ISA: {have}; int8 dot products: {dot}")
 
 
+_ELF_MACHINES = {0x03: "x86", 0x3E: "x86_64", 0x28: "arm", 0xB7: "aarch64", 0xF3: "riscv64", 0x15: "ppc64", 0x16: "s390x"}
+# aarch64 HWCAP / HWCAP2 bit names (Linux arch/arm64/include/uapi/asm/hwcap.h), as /proc/cpuinfo spells them
+_HWCAP = ("fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm jscvt fcma lrcpc dcpop "
+          "sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs sb paca pacg").split()
+_HWCAP2 = ("dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint svei8mm svef32mm svef64mm svebf16 "
+           "i8mm bf16 dgh rng bti mte").split()
+# the features that decide which int8 / fp16 kernels XNNPACK and friends pick
+KEY_FEATURES = {"aarch64": ("asimd", "asimddp", "i8mm", "fphp", "asimdhp", "bf16", "sve", "sve2"),
+                "x86_64": ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")}
+
+
+def elf_machine(path: str) -> Optional[str]:
+    """The ISA an ELF executable is built for (its e_machine), e.g. "x86_64", "aarch64"."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    code = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return _ELF_MACHINES.get(code, hex(code))
+
+
+def _family(machine: str) -> str:
+    m = machine.lower()
+    if m in ("x86_64", "amd64", "x86", "i386", "i486", "i586", "i686"):
+        return "x86"
+    if m in ("aarch64", "arm64", "arm") or m.startswith("armv"):
+        return "arm"
+    return m
+
+
+def emulation() -> dict:
+    """Whether this process runs under user-mode emulation (qemu-user), seen from inside it.
+
+    qemu-user reports the guest's machine in uname and fakes /proc/self/exe, /proc/<pid>/exe and
+    /proc/self/auxv, but not /proc/thread-self/exe: that link names the real executable, qemu
+    itself. Its ELF machine differing from platform.machine() means the process is emulated."""
+    guest = platform.machine()
+    exe = None
+    for link in ("/proc/thread-self/exe", f"/proc/self/task/{threading_id()}/exe"):
+        try:
+            exe = os.readlink(link)
+            break
+        except OSError:
+            continue
+    host = elf_machine(exe) if exe else None
+    # compare ISA families: a 32-bit userland on a 64-bit kernel (armv7l Python on an aarch64 Pi
+    # kernel, i686 on x86_64) runs natively
+    emulated = host is not None and _family(guest) != _family(host)
+    doc = {"emulated": emulated, "machine": guest, "executable_machine": host}
+    if emulated:
+        doc["by"] = "qemu-user" if "qemu" in os.path.basename(exe) else os.path.basename(exe)
+        doc["emulator"] = exe
+        if os.environ.get("QEMU_CPU"):
+            doc["cpu_model"] = os.environ["QEMU_CPU"]
+    return doc
+
+
+def threading_id() -> int:
+    """The kernel thread id of the calling thread (for /proc/self/task/<tid>)."""
+    try:
+        return threading.get_native_id()
+    except AttributeError:  # pragma: no cover - Python < 3.8
+        return os.getpid()
+
+
+def cpu_features() -> dict:
+    """CPU features this process may use: the /proc/cpuinfo flags, and on aarch64 the HWCAP bits
+    the kernel (or qemu-user) hands the process, which are what runtimes like XNNPACK check.
+    Returns {"source", "all", "key"} where key is the subset that decides kernel choice."""
+    flags: list = []
+    source = None
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        try:
+            import struct
+
+            with open("/proc/self/auxv", "rb") as f:
+                aux = dict(struct.iter_unpack("<QQ", f.read()))
+            h1, h2 = aux.get(16, 0), aux.get(26, 0)  # AT_HWCAP, AT_HWCAP2
+            flags = [n for i, n in enumerate(_HWCAP) if h1 >> i & 1] + [n for i, n in enumerate(_HWCAP2) if h2 >> i & 1]
+            source = "auxv"
+        except (OSError, ValueError, struct.error):
+            flags = []
+    if not flags:
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key.strip() in ("flags", "Features"):
+                        flags = value.split()
+                        source = "/proc/cpuinfo"
+                        break
+        except OSError:
+            pass
+    isa = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(), platform.machine().lower())
+    key = [f for f in KEY_FEATURES.get(isa, ()) if f in flags]
+    return {"source": source, "key": key, "all": flags}
+
+
 def host_info() -> dict:
     """Where the numbers were measured: CPU model, logical cores (and those this process may
     use), OS, machine, Python and numpy versions."""
@@ -123,6 +237,8 @@ def host_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "isa": cpu_isa(),
+        "cpu_features": cpu_features()["key"],
+        "emulation": emulation(),
     }
 
 

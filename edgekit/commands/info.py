@@ -86,6 +86,15 @@ def format_text(info: dict) -> str:
             detail = ", ".join(f"{k} {par[k]:.4g}" if isinstance(par[k], float) else f"{k} {par[k]}"
                                for k in ("runtime", "n", "max_abs_error", "cosine", "top1_agreement", "top5_overlap") if par.get(k) is not None)
             rows.append(("parity", f"{par.get('status')}" + (f" ({detail})" if detail else "") + (f": {par['reason']}" if par.get("reason") else "")))
+        for isa in ("aarch64",):
+            e = par.get(isa)
+            if isinstance(e, dict):
+                ref = e.get("vs_eager") if e.get("judged_against") == "eager" else e.get("vs_x86")
+                where = f"{e.get('runtime')}" + (f", emulated by {e.get('emulator')} {e.get('cpu_model', '')}".rstrip()
+                                                 if e.get("emulated") else "")
+                nums = (f", top1_agreement {ref['top1_agreement']:.4g}, max_abs_error {ref['max_abs_error']:.4g}, "
+                        f"cosine {ref['cosine']:.4g}" if isinstance(ref, dict) else "")
+                rows.append((f"parity {isa}", f"{e.get('status')} vs {e.get('judged_against')} ({where}; n {e.get('n')}{nums})"))
         vers = m.get("versions") or {}
         if vers:
             rows.append(("versions", ", ".join(f"{k} {v}" for k, v in vers.items() if v)))

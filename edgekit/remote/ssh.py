@@ -113,7 +113,7 @@ class SSHRunner:
     def run(self, remote_argv: Sequence[str], timeout: float, what: str, tee_stderr: bool = False) -> Result:
         res = run(self.ssh_argv(remote_argv), timeout + self.connect_timeout, what, tee_stderr=tee_stderr)
         if res.returncode == 255:
-            raise RemoteError(f"ssh to {self.target} failed: {res.tail(2) or 'connection error'}")
+            raise RemoteError(f"ssh to {self.target} failed during {what}: {res.tail(2) or 'connection error'}")
         return res
 
     def copy(self, local: Path, remote_path: str, timeout: float) -> None:
@@ -246,5 +246,6 @@ def bench_over_ssh(runner: SSHRunner, artifacts: Sequence[Path], config: dict, r
         for rp, local in by_remote.items():
             if Path(rp).name == doc["fastest"]:
                 doc["fastest"] = local.name
-    doc["remote"] = {"transport": "ssh", "target": str(runner.target), "command": argv}
+    doc["remote"] = {"transport": "ssh", "target": str(runner.target), "command": argv,
+                     "emulated": bool((doc["host"].get("emulation") or {}).get("emulated"))}
     return doc
