@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import MissingDependencyError, WeightsError, first_line
+from .state_dict import key_problems
 
-_MAX_LISTED = 5
 LAYOUT = "onnx-folded-bn"
 
 
@@ -83,11 +83,7 @@ def unfold_state(module, inits: dict, skip=(), what: str = "the file", model_nam
     unused = [k for k in inits if "." in k]        # exporter constants are named val_N
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
               for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    problems = []
-    for label, items in (("missing", missing), ("unused", unused), ("shape mismatch (file vs model)", shapes)):
-        if items:
-            more = f", ... {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-            problems.append(f"{len(items)} {label}: {', '.join(items[:_MAX_LISTED])}{more}")
+    problems = key_problems((("missing", missing), ("unused", unused), ("shape mismatch (file vs model)", shapes)))
     if problems:
         raise WeightsError(f"{what} (BN-folded ONNX backbone) does not fit {model_name}: {'; '.join(problems)}")
     return {k: v.to(expected[k].dtype) for k, v in state.items()}

@@ -81,6 +81,16 @@ def _fit_head(model, state: dict, num_classes: Optional[int]) -> None:
         model.reset_head(n)
 
 
+def key_problems(groups) -> list:
+    """["3 missing: a, b, c", ...] for the non-empty (label, keys) groups, each list cut at a few keys."""
+    problems = []
+    for label, items in groups:
+        if items:
+            more = f", ... {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+            problems.append(f"{len(items)} {label}: {', '.join(items[:_MAX_LISTED])}{more}")
+    return problems
+
+
 def check_state_dict(state: Mapping, expected: Mapping, model_name: str, what: str) -> None:
     """WeightsError listing the first few missing / unexpected keys and shape mismatches.
     BatchNorm's num_batches_tracked may be absent (older checkpoints); it is not used in eval."""
@@ -88,11 +98,7 @@ def check_state_dict(state: Mapping, expected: Mapping, model_name: str, what: s
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
               for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch (file vs model)", shapes)):
-        if items:
-            more = f", ... {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-            problems.append(f"{len(items)} {label}: {', '.join(items[:_MAX_LISTED])}{more}")
+    problems = key_problems((("missing", missing), ("unexpected", unexpected), ("shape mismatch (file vs model)", shapes)))
     if problems:
         raise WeightsError(f"{what} does not fit {model_name}: {'; '.join(problems)}")
 
