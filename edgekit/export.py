@@ -213,7 +213,8 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
            calib_count: int = 100, calib_seed: int = 0, verify_images=None, verify_count: int = DEFAULT_VERIFY_COUNT,
            strict: bool = True, progress=None, min_agreement: float = MIN_AGREEMENT,
            max_float_layers: int = MAX_FLOAT_LAYERS, num_classes: Optional[int] = None, labels=None,
-           resize: Optional[int] = None, mean=None, std=None, interpolation: Optional[str] = None):
+           resize: Optional[int] = None, mean=None, std=None, interpolation: Optional[str] = None,
+           guard_metric: str = "top1"):
     """Export a model to one target or all: a name from any model source ("efficientnet_lite0",
     "timm:mobilenetv4_conv_small", "torchvision:regnet_y_400mf"), a saved torch.export program
     ("model.pt2", card= a ModelCard or JSON card file) or your own nn.Module (with `card=`).
@@ -228,7 +229,9 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
     strict: raise ParityError (after writing everything) when a parity check fails.
     min_agreement / max_float_layers: the int8 accuracy guard (static int8 on executorch/tflite):
     below this top-1 agreement with float on held-out calibration images, keep up to this many
-    of the most sensitive layers in float (0: measure and record only).
+    of the most sensitive layers in float (0: measure and record only). guard_metric: what the
+    guard compares with float: "top1" (a classifier's logits) or "cosine" (the mean cosine of the
+    outputs, for a model that returns embeddings, e.g. a backbone).
     progress: a callable progress(item, stage, done, total) told each target's stage (item: e.g.
     "tflite fp32"; stages capture, lower, calibrate n/N, guard, parity n/N, write, then done;
     waiting while another target runs), as `edgekit export` draws it. Nothing is printed:
@@ -244,7 +247,8 @@ def export(model, target: str = "tflite", precision: Optional[str] = None, weigh
         if not chosen:
             exporters[0].options(precision, quant, io, layout)  # raises the one-line reason
         exporters = chosen
-    plans = [(e, e.options(precision, quant, io, layout, min_agreement, max_float_layers)) for e in exporters]
+    plans = [(e, e.options(precision, quant, io, layout, min_agreement, max_float_layers, guard_metric))
+             for e in exporters]
     needs_calib = [e.name for e, o in plans if o.needs_calibration]
     if needs_calib and calib is None:
         raise ExportError("int8 static quantization needs real calibration images: pass --calib DIR "

@@ -121,7 +121,7 @@ class Exporter(abc.ABC):
 
     def options(self, precision: Optional[str] = None, quant: Optional[str] = None, io: str = "float",
                 layout: str = "nchw", min_agreement: float = MIN_AGREEMENT,
-                max_float_layers: int = MAX_FLOAT_LAYERS) -> ExportOptions:
+                max_float_layers: int = MAX_FLOAT_LAYERS, guard_metric: str = "top1") -> ExportOptions:
         """Validate a combination and return the normalized options; raises before any work."""
         precision = precision or self.default_precision
         if precision not in PRECISIONS:
@@ -154,7 +154,7 @@ class Exporter(abc.ABC):
         recipe = None
         if precision == "int8":
             recipe = QuantRecipe.for_backend(self.quant_backend, quant, io=io, min_agreement=float(min_agreement),
-                                             max_float_layers=int(max_float_layers))
+                                             max_float_layers=int(max_float_layers), guard_metric=guard_metric)
         elif precision == "fp16" and "fp16" in get_backend(self.quant_backend).schemes:
             recipe = QuantRecipe(backend=self.quant_backend, scheme="fp16")
         return ExportOptions(precision=precision, layout=check_layout(layout), recipe=recipe)

@@ -61,10 +61,12 @@ class ExecuTorchExporter(Exporter):
         if options.precision == "int8":
             from ..quant import guarded_quantize
             from .xnnpack_lowering import quantizable_graph
+            from .xnnpack_rewrites import drop_requantize_after_zero_pads
 
             qr = guarded_quantize(cap.module, (cap.example,), calib.arrays, options.recipe,
                                   captured=quantizable_graph(cap.program))
             program = torch.export.export(qr.module, (cap.example,), strict=False)
+            drop_requantize_after_zero_pads(program.graph_module)
         else:
             # fp32: route dense KxK convs to XNNPACK's fast GEMM kernel (docs/perf-executorch.md)
             from .xnnpack_lowering import prepare_program

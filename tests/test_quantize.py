@@ -476,3 +476,48 @@ def test_hybrid_head_weights_are_the_int8_values_of_the_quantized_module(photos6
     assert n_n == 1 and w_n.type == schema.TensorType.INT8
     np.testing.assert_array_equal(
         np.frombuffer(bytes(np.asarray(t_n.buffers[w_n.buffer].data, np.uint8)), np.int8).reshape(10, 16), ints_n)
+
+
+class OutlierBackbone(OutlierNet):
+    """OutlierNet without its classifier: outputs a 32-d embedding, whose argmax means nothing."""
+
+    def forward(self, x):
+        x = torch.relu(self.c1(x))
+        x = torch.relu(self.c2(x))
+        x = torch.relu(self.c3(x))
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def test_guard_metric_scores():
+    from edgekit.quant.measure import guard_divergence, guard_score
+
+    a = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 1.0]], np.float32)
+    b = np.array([[2.0, 0.1, 0.0], [0.0, 1.0, 2.0]], np.float32)
+    assert guard_score(a, b, "top1") == 0.5                       # the second row's argmax moved
+    cos = ((2.0 / np.hypot(2.0, 0.1)) + (4.0 / 5.0)) / 2
+    assert guard_score(a, b, "cosine") == pytest.approx(cos)
+    assert guard_divergence(a, b, "cosine") == pytest.approx(1 - cos)
+    assert guard_divergence(a, a, "cosine") == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(UnknownNameError, match="accuracy guard metric"):
+        QuantRecipe(guard_metric="argmax")
+
+
+@pytest.mark.parametrize("backend", ["xnnpack", "litert"])
+def test_guard_judges_a_backbone_by_the_cosine_of_its_embeddings(backend):
+    torch.manual_seed(0)
+    m = OutlierBackbone().eval()
+    rs = np.random.RandomState(0)
+    calib = rs.randn(16, 3, 16, 16).astype(np.float32)
+    held = rs.randn(16, 3, 16, 16).astype(np.float32)
+    ex = (torch.from_numpy(calib[:1]),)
+    r = QuantRecipe(backend=backend, observer="minmax", guard_metric="cosine", min_agreement=1.01, max_float_layers=1)
+    qr = guarded_quantize(m, ex, calib, r, eval_inputs=held)
+    before, after = qr.details["guard_history"]
+    assert qr.details["metric"] == "cosine" and 0.0 < before["agreement"] < 1.0
+    assert before["kl"] == pytest.approx(1.0 - before["agreement"])   # the divergence is 1 - cosine
+    assert qr.recipe.float_layers == ("c3",) and after["agreement"] > before["agreement"]
+    block = qr.manifest(calibration=None)
+    assert block["guard"]["metric"] == "cosine" and block["guard"]["agreement"] == qr.agreement
+    ok = guarded_quantize(m, ex, calib, QuantRecipe(backend=backend, guard_metric="cosine", min_agreement=0.5),
+                          eval_inputs=held)
+    assert ok.recipe.float_layers == () and ok.agreement >= 0.5

@@ -72,3 +72,75 @@ def test_lowered_program_has_no_portable_ops(precision):
     report = delegation_report(edge.exported_program())
     assert report["portable_nodes"] == 0, report["portable_ops"]
     assert report["delegate_calls"] == 1
+
+
+class SamePadded(nn.Module):
+    """TF-style "same" padding: a zero F.pad before each strided conv (EfficientNet-Lite, timm tf_*)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, stride=2)
+        self.dw = nn.Conv2d(16, 16, 5, stride=2, groups=16)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = F.relu6(self.c1(F.pad(x, (0, 1, 0, 1))))
+        x = F.relu6(self.dw(F.pad(x, (1, 2, 1, 2))))
+        return self.fc(x.mean((2, 3)))
+
+
+def _xnnpack_op_names(pte_bytes) -> list:
+    """The XNNPACK operators the runtime ran, from its own profiler (ETDump)."""
+    import os
+    import tempfile
+
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+    module = _load_for_executorch_from_buffer(pte_bytes, enable_etdump=True)
+    module.forward((torch.randn(1, 3, 32, 32),))
+    fd, path = tempfile.mkstemp(suffix=".etdp")
+    os.close(fd)
+    try:
+        module.write_etdump_result_to_file(path)
+        inspector = Inspector(etdump_path=path)
+    finally:
+        os.remove(path)
+    return [e.name for block in inspector.event_blocks for e in block.events]
+
+
+def test_int8_zero_pads_fold_into_the_quantized_convs():
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+
+    from edgekit.exporters.xnnpack_lowering import partitioners, quantizable_graph
+    from edgekit.exporters.xnnpack_rewrites import drop_requantize_after_zero_pads
+    from edgekit.quant import quantize
+    from edgekit.quant.recipe import QuantRecipe
+
+    torch.manual_seed(0)
+    m = SamePadded().eval()
+    x = torch.randn(1, 3, 32, 32)
+    calib = torch.randn(16, 3, 32, 32).numpy()
+    qr = quantize(m, (x,), calib, QuantRecipe(backend="xnnpack"),
+                  captured=quantizable_graph(torch.export.export(m, (x,), strict=False)))
+    program = torch.export.export(qr.module, (x,), strict=False)
+    gm = program.graph_module
+    pads = [n for n in gm.graph.nodes if n.target == torch.ops.aten.pad.default]
+    assert len(pads) == 2
+    for p in pads:  # quantized on the input's own scale: the pair after the pad is the identity
+        (q,) = p.users
+        assert p.args[0].target == torch.ops.quantized_decomposed.dequantize_per_tensor.default
+        assert tuple(q.args[1:]) == tuple(p.args[0].args[1:])
+    with torch.no_grad():
+        before = program.module()(x)
+    assert drop_requantize_after_zero_pads(gm) == 2
+    assert all(u.target == torch.ops.aten.conv2d.default for p in pads for u in p.users)
+    with torch.no_grad():
+        assert torch.equal(program.module()(x), before)
+    et = to_edge_transform_and_lower(program, partitioner=partitioners("int8")).to_executorch(ExecutorchBackendConfig())
+    ops = _xnnpack_op_names(et.buffer)
+    assert any("QC8" in o for o in ops), ops
+    # no float pad and no converts around one (before the fix: a float pad between two converts
+    # per pad); the two converts left are the model input's quantize and the float-output head's
+    assert not any(o.startswith("Constant Pad (ND, X32)") for o in ops), ops
+    assert sum(o.startswith("Convert") for o in ops) <= 2, ops

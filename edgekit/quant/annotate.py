@@ -1,5 +1,6 @@
 """The PT2E quantizer edgekit calibrates with: the backend's stock quantizer (backends.py) plus
-edgekit's annotation changes: one observer after ReLU6/hardtanh (clamp fusion), layers kept in
+edgekit's annotation changes: zero pads in int8 on their input's scale, one observer after
+ReLU6/hardtanh (clamp fusion), layers kept in
 float (reading float input where the backend allows it), and a float output for the layer that
 writes the model's output (int8 weights; see float_output_annotation). A backend that is not
 tunable (Core ML) gets its stock quantizer unchanged."""
@@ -47,6 +48,7 @@ def make_quantizer(recipe: QuantRecipe):
                 _release_float_inputs(model, layers)
             if float_output:
                 self.float_output_layers = float_output_annotation(model, backend, recipe.per_channel, layers)
+            _annotate_zero_pads(model, cfg.input_activation)
             return model
 
         def validate(self, model):
@@ -131,6 +133,52 @@ def _fuse_clamp_annotations(model, act_spec) -> int:
         n.meta[_KEY] = QuantizationAnnotation(input_qspec_map={}, output_qspec=out_spec, _annotated=True)
         n_fused += 1
     return n_fused
+
+
+def _pad_targets():
+    import torch
+
+    aten = torch.ops.aten
+    return tuple(getattr(aten, name).default for name in ("pad", "constant_pad_nd") if hasattr(aten, name))
+
+
+def _is_zero_pad(n) -> bool:
+    """aten.pad(x, pads, "constant", 0) or aten.constant_pad_nd(x, pads, 0)."""
+    import torch
+
+    args = list(n.args) + [None] * 4
+    if n.target == torch.ops.aten.constant_pad_nd.default:
+        value = n.kwargs.get("value", args[2] if args[2] is not None else 0.0)
+        return value == 0
+    mode = n.kwargs.get("mode", args[2] if args[2] is not None else "constant")
+    value = n.kwargs.get("value", args[3] if args[3] is not None else 0.0)
+    return mode == "constant" and (value is None or value == 0)
+
+
+def _annotate_zero_pads(model, act_spec) -> int:
+    """A zero constant pad between two int8 ops (the "same" padding of TF-style models before a
+    strided conv) runs in int8 on its input's scale: 0.0 is exactly the zero point, so nothing
+    is rounded. Left unannotated, the stock quantizers put it in float between a dequantize and a
+    quantize: XNNPACK then runs a float pad plus two converts per pad instead of folding the pad
+    into the next convolution. Pads with another value or mode (e.g. -inf before max pooling)
+    are left alone. Returns how many pads were annotated."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    n_pads = 0
+    for n in model.graph.nodes:
+        if n.op != "call_function" or n.target not in _pad_targets() or n.meta.get(_KEY) is not None:
+            continue
+        if not _is_zero_pad(n):
+            continue
+        inp = n.args[0]
+        if not hasattr(inp, "meta") or not getattr(inp.meta.get("val"), "is_floating_point", lambda: False)():
+            continue
+        pa = inp.meta.get(_KEY)
+        in_spec = SharedQuantizationSpec(inp) if (pa is not None and pa.output_qspec is not None) else act_spec
+        n.meta[_KEY] = QuantizationAnnotation(input_qspec_map={inp: in_spec},
+                                              output_qspec=SharedQuantizationSpec((inp, n)), _annotated=True)
+        n_pads += 1
+    return n_pads
 
 
 def _release_float_inputs(model, layers) -> None:

@@ -20,7 +20,7 @@ from ..errors import ExportError
 from ..progress import stage
 from .calibrate import FLOAT_OUTPUT_KEY, convert, edit_details, prepare_calibrated, quantize
 from .graph import capture_graph, quantizable_layers
-from .measure import agreement, kl_to_float, run_batches
+from .measure import guard_divergence, guard_score, run_batches
 from .params import copy_prepared
 from .recipe import QuantRecipe, QuantResult
 from .sensitivity import bypass_layers, layer_sensitivity
@@ -39,7 +39,8 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
     """quantize() plus the accuracy guard (see module docstring). `eval_inputs` are held-out
     preprocessed images, never the calibration ones; without them a quarter of `calib` (every
     4th image) is held out for the check and the rest calibrates. The agreement is top-1
-    agreement with float on the held-out images (fake-quant in PyTorch). With int8 IO (recipe.io)
+    agreement with float on the held-out images (fake-quant in PyTorch), or the mean cosine of
+    the outputs with recipe.guard_metric "cosine" (a backbone that outputs embeddings). With int8 IO (recipe.io)
     the model's input and output must be int8 tensors, so the first and last layer are never
     kept in float. A backend without edgekit's recipe (Core ML) is quantized without the guard.
     `captured`: the graph to quantize when the exporter rewrote it first (default: a fresh
@@ -58,13 +59,14 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
     int8_edges = recipe.io == "int8"
     captured = capture_graph(module, example_inputs) if captured is None else captured
     float_inputs = recipe.backend_object.float_inputs
+    metric = recipe.guard_metric
 
     def attempt(r: QuantRecipe):
         prepared, quantizer, n = prepare_calibrated(module, example_inputs, calib, r, captured=copy.deepcopy(captured))
         stage("guard", None, None)
         unfolded = convert(copy_prepared(prepared), r, fold=False)  # editable
         y = run_batches(unfolded, eval_inputs, eb)
-        return prepared, quantizer, n, unfolded, agreement(ref, y), kl_to_float(ref, y)
+        return prepared, quantizer, n, unfolded, guard_score(ref, y, metric), guard_divergence(ref, y, metric)
 
     prepared, quantizer, n, unfolded, agree, kl = attempt(recipe)
     history = [{"float_layers": list(recipe.float_layers), "agreement": agree, "kl": kl}]
@@ -75,14 +77,14 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
         if int8_edges:  # int8 model input/output (TFLite --io int8): the first and last layer stay int8
             layers = [l for l in layers if l not in all_layers[:1] + all_layers[-1:]]
         layers = [l for l in layers if l not in recipe.float_layers]
-        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs)
+        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs, metric)
         # choose how many to keep with the bypass estimate, then re-calibrate for real
         chosen: list[str] = []
         for layer, gain in ranking[: recipe.max_float_layers]:
             if gain <= 0:
                 break
             chosen.append(layer)
-            est = agreement(ref, run_batches(bypass_layers(unfolded, chosen, float_inputs), eval_inputs, eb))
+            est = guard_score(ref, run_batches(bypass_layers(unfolded, chosen, float_inputs), eval_inputs, eb), metric)
             if est >= recipe.min_agreement:
                 break
         if chosen:
@@ -103,6 +105,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
             "calibration_images": n,
             "eval_images": int(len(eval_inputs)),
             "min_agreement": recipe.min_agreement,
+            "metric": metric,
             "guard_history": history,
             **edit_details(prepared),
             "sensitivity": [(l, float(g)) for l, g in ranking[:16]],

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from ..errors import ExportError, UnknownNameError
 from .backends import OBSERVERS, get_backend
+from .measure import GUARD_METRICS
 
 SCHEMES = ("static", "dynamic", "weight", "fp16")
 ROUNDINGS = ("gptq", "nearest")  # int8 weight rounding: error-compensating (rounding.py) or plain
@@ -39,6 +40,7 @@ class QuantRecipe:
     io: str = "float"                  # the artifact's input/output dtype (int8: TFLite only)
     min_agreement: float = MIN_AGREEMENT
     max_float_layers: int = MAX_FLOAT_LAYERS
+    guard_metric: str = "top1"         # top1: logits of a classifier; cosine: embeddings of a backbone
 
     def __post_init__(self):
         b = get_backend(self.backend)
@@ -55,6 +57,8 @@ class QuantRecipe:
             raise UnknownNameError("weight rounding", self.rounding, ROUNDINGS)
         if self.io not in IO_TYPES:
             raise UnknownNameError("io type", self.io, IO_TYPES)
+        if self.guard_metric not in GUARD_METRICS:
+            raise UnknownNameError("accuracy guard metric", self.guard_metric, GUARD_METRICS)
         if self.io != "float" and self.scheme != "static":
             raise ExportError(f"int8 input/output needs static quantization, not {self.scheme}")
         if not (isinstance(self.min_agreement, (int, float)) and math.isfinite(self.min_agreement)
@@ -87,7 +91,7 @@ class QuantRecipe:
         """edgekit's recipe for a backend: the full static recipe where the backend is tunable,
         its stock one where it is not."""
         if scheme == "static" and not get_backend(backend).tunable:
-            kw = {k: v for k, v in kw.items() if k not in ("min_agreement", "max_float_layers")}  # no guard there
+            kw = {k: v for k, v in kw.items() if k not in ("min_agreement", "max_float_layers", "guard_metric")}  # no guard there
             return cls.stock(backend, scheme, **kw)
         return cls(backend=backend, scheme=scheme, **kw)
 
@@ -149,7 +153,8 @@ class QuantRecipe:
             "io": self.io,
         }
         if result is not None and result.guarded:
-            block["guard"] = {"agreement": result.agreement, "history": result.details.get("guard_history")}
+            block["guard"] = {"agreement": result.agreement, "metric": self.guard_metric,
+                              "history": result.details.get("guard_history")}
             block["weight_rounding"] = result.details.get("weight_rounding")
         block["calibration"] = calibration
         return block

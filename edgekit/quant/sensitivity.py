@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .graph import in_layers, is_weighted, qdq_source
-from .measure import kl_to_float, run_batches
+from .measure import guard_divergence, run_batches
 from .params import restore_for
 
 
@@ -42,13 +42,14 @@ def bypass_layers(converted, layers: Sequence[str], float_inputs: bool = True):
 
 
 def layer_sensitivity(converted, layers: Sequence[str], x: np.ndarray, ref: np.ndarray, batch: int = 1,
-                      float_inputs: bool = True) -> list:
-    """[(layer, kl_gain)] sorted most sensitive first: kl_gain is how much KL(float || int8) on
-    `x` drops when that layer alone runs in float."""
-    base = kl_to_float(ref, run_batches(converted, x, batch))
+                      float_inputs: bool = True, metric: str = "top1") -> list:
+    """[(layer, gain)] sorted most sensitive first: gain is how much the guard's divergence from
+    float on `x` (KL of the softmax outputs; 1 - cosine for metric "cosine") drops when that
+    layer alone runs in float."""
+    base = guard_divergence(ref, run_batches(converted, x, batch), metric)
     gains = []
     for layer in layers:
         y = run_batches(bypass_layers(converted, [layer], float_inputs), x, batch)
-        gains.append((layer, base - kl_to_float(ref, y)))
+        gains.append((layer, base - guard_divergence(ref, y, metric)))
     gains.sort(key=lambda t: -t[1])
     return gains

@@ -76,7 +76,8 @@ def export_trainable_head(model, target: str, artifact: Union[str, os.PathLike],
     paths = {k: artifact.parent / v for k, v in names.items()}
     D = int(model.embedding_dim)
     exporter = get_target(target)
-    options = exporter.options(precision=precision, quant=quant, layout=layout)
+    # the backbone outputs embeddings: the accuracy guard compares them by cosine, not argmax
+    options = exporter.options(precision=precision, quant=quant, layout=layout, guard_metric="cosine")
     card = getattr(model, "card", None)
     backbone = backbone_module(model)
     cap = capture(backbone, input_size or (card.input_size if card else 224), layout)
