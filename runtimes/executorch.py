@@ -81,9 +81,12 @@ class ExecuTorchModel(RuntimeModel):
         """Load the program and its method (bound to the current thread pool)."""
         lib = self._lib
         try:
-            self._program = lib._load_program(str(self.path), enable_etdump=False, debug_buffer_size=0,
-                                              program_verification=lib.Verification.InternalConsistency,
-                                              data_path=None)
+            kw = {"enable_etdump": False, "debug_buffer_size": 0,
+                  "program_verification": lib.Verification.InternalConsistency}
+            try:
+                self._program = lib._load_program(str(self.path), data_path=None, **kw)
+            except TypeError:  # executorch < 1.4 (the aarch64 environment's 1.2.0) takes no data_path
+                self._program = lib._load_program(str(self.path), **kw)
             names = [self._program.get_method_name(i) for i in range(self._program.num_methods())]
             if self.method_name not in names:
                 raise ArtifactError(f"{self.path.name} has no '{self.method_name}' method (methods: {', '.join(names) or 'none'})")

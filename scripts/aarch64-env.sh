@@ -3,11 +3,16 @@
 # Pi user installs it, run under qemu-user on this x86_64 machine. Correctness only: qemu runs
 # the real ARM instructions of the real aarch64 wheels, but its timings mean nothing.
 #
-# Usage: bash scripts/aarch64-env.sh     (idempotent; a second run refreshes edgekit from this checkout)
-# Makes the torch-free `edgekit[tflite,onnxruntime]` (ai-edge-litert, onnxruntime, numpy, pillow).
-# No ExecuTorch environment: executorch's Python bindings need torch, and the aarch64 torch
-# 2.14.1 wheel on the index is a CUDA build whose import needs the nvidia-* aarch64 wheels
-# (libcublasLt.so not found without them; docs/aarch64.md).
+# Usage: bash scripts/aarch64-env.sh [et]     (idempotent; a second run refreshes edgekit from this checkout)
+# Makes the torch-free `edgekit[tflite,onnxruntime]` (ai-edge-litert, onnxruntime, numpy, pillow);
+# with `et` also an ExecuTorch site. ExecuTorch's Python bindings link against libtorch, so the
+# site pairs the runtime with a torch it was built for: torch 2.10.0 is the newest aarch64 wheel on
+# the index that is a CPU build (2.11+ are CUDA builds, and 2.14.1's nvidia-nccl-cu13==2.30.7 has
+# no aarch64 wheel), and executorch 1.5.1's aarch64 bindings were built against newer torch
+# headers (with 2.10 they import, then fail on every input: "tensor does not have a device").
+# executorch 1.2.0 was built against torch 2.10-2.12 headers and runs the .pte files
+# executorch 1.5.1 writes (checked: Lite0 int8 on ARM vs x86). About 1 GB, 1-2 min; importing
+# torch + executorch under qemu takes about a minute per process.
 # Where: $EDGEKIT_AARCH64_ENV, else ${XDG_CACHE_HOME:-~/.cache}/edgekit/aarch64. CPU model:
 # $EDGEKIT_QEMU_CPU (default cortex-a76, the Raspberry Pi 5 / phone-class core; cortex-a72 is a
 # Pi 4). Not qemu's default "max": it advertises SVE/SME that no Pi has, and XNNPACK would pick
@@ -20,7 +25,8 @@
 # namespaces (`unshare -rm`).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-[[ $# -eq 0 || "$1" == lite ]] || { echo "usage: $0 [lite]" >&2; exit 2; }
+[[ $# -eq 0 || "$1" == lite || "$1" == et ]] || { echo "usage: $0 [lite|et]" >&2; exit 2; }
+WITH_ET=0; [[ "${1:-}" == et || -d "${EDGEKIT_AARCH64_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/aarch64}/et" ]] && WITH_ET=1
 ENV_DIR="${EDGEKIT_AARCH64_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/aarch64}"
 QCPU="${EDGEKIT_QEMU_CPU:-cortex-a76}"
 HOST_PY="${PYTHON:-$REPO/.venv/bin/python}"
@@ -134,6 +140,23 @@ make_site() {  # name extras
 make_site lite "tflite,onnxruntime"
 write_launcher python-lite lite
 printf '#!/bin/sh\nexec "%s/bin/python-lite" -P -m edgekit "$@"\n' "$ENV_DIR" > "$ENV_DIR/bin/edgekit"
+SITES="'lite'"
+if [[ $WITH_ET == 1 ]]; then
+    # executorch's and torch's requirements carry x86/CUDA-only markers that pip evaluates for this
+    # host, so the runtime's own dependencies are named here and installed with --no-deps;
+    # edgekit and the rest come from the lite site, after this one on the path
+    if [[ ! -d "$ENV_DIR/et" ]]; then
+        rm -rf "$ENV_DIR/et.tmp"
+        "$HOST_PY" -m pip install -q --no-deps --target "$ENV_DIR/et.tmp" "${PIP_PLATFORM[@]}" torch==2.10.0 \
+            executorch==1.2.0 numpy filelock typing-extensions sympy mpmath networkx jinja2 \
+            markupsafe fsspec flatbuffers packaging pyyaml ruamel.yaml tabulate 2>&1 | grep -v "^WARNING: Location" || true
+        [[ -d "$ENV_DIR/et.tmp/executorch" && -d "$ENV_DIR/et.tmp/torch" ]] \
+            || { echo "aarch64-env: pip did not install torch 2.10.0 + executorch 1.2.0 for aarch64" >&2; exit 1; }
+        mv "$ENV_DIR/et.tmp" "$ENV_DIR/et"
+    fi
+    write_launcher python-et "et:\$ENV_DIR/lite"
+    SITES="'lite', 'et'"
+fi
 chmod +x "$ENV_DIR"/bin/*
 
 # 6. check: the emulated process is aarch64 and sees itself emulated; record what it sees
@@ -141,7 +164,7 @@ chmod +x "$ENV_DIR"/bin/*
 import json, platform
 from edgekit.bench.system import emulation, cpu_features
 doc = {'qemu': '$QEMU', 'qemu_cpu': '$QCPU', 'machine': platform.machine(), 'python': platform.python_version(),
-       'features': cpu_features(), 'emulation': emulation(), 'envs': ['lite']}
+       'features': cpu_features(), 'emulation': emulation(), 'envs': [$SITES]}
 print('aarch64-env:', doc['machine'], 'emulated' if doc['emulation']['emulated'] else 'NOT emulated', doc['features']['key'])
 open('$ENV_DIR/env.json.tmp', 'w').write(json.dumps(doc, indent=1) + '\n')
 "

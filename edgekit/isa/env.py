@@ -12,11 +12,10 @@ from ..errors import InputError
 
 ISAS = ("aarch64",)
 # which site folder of the environment runs which format (scripts/aarch64-env.sh)
-_SITE_FOR_FORMAT = {"tflite": "lite", "onnx": "lite"}
-_WHY_NOT = {"coreml": "Core ML runs only on Apple platforms",
-            "executorch": "no aarch64 ExecuTorch environment: the aarch64 torch 2.14.1 wheel its bindings need is a "
-                          "CUDA build that does not import without the nvidia-* wheels (docs/aarch64.md)"}
-SETUP_HINT = "bash scripts/aarch64-env.sh   (from an edgekit checkout; about 1 min)"
+_SITE_FOR_FORMAT = {"tflite": "lite", "onnx": "lite", "executorch": "et"}
+_WHY_NOT = {"coreml": "Core ML runs only on Apple platforms"}
+SETUP_HINT = {"lite": "bash scripts/aarch64-env.sh   (from an edgekit checkout; about 1 min)",
+              "et": "bash scripts/aarch64-env.sh et   (from an edgekit checkout; torch 2.10 + executorch 1.2, about 2 min)"}
 
 
 def default_env_dir() -> Path:
@@ -30,7 +29,7 @@ def default_env_dir() -> Path:
 @dataclass(frozen=True)
 class IsaEnv:
     isa: str
-    site: str           # the site folder: lite
+    site: str           # the site folder: lite (tflite, onnx) or et (executorch)
     root: Path
     python: Path        # launcher: the emulated python with the site on its path
     info: dict          # env.json: qemu path, cpu model, features seen, ...
@@ -53,12 +52,13 @@ def find_env(isa: str, fmt: str, env_dir=None) -> IsaEnv:
     site = _SITE_FOR_FORMAT.get(fmt)
     if site is None:
         why = _WHY_NOT.get(fmt, f"no {isa} runtime for {fmt}")
-        raise InputError(f"a {fmt} artifact cannot run on {isa} here ({why}); --isa {isa} checks .tflite and .onnx")
+        raise InputError(f"a {fmt} artifact cannot run on {isa} here ({why}); --isa {isa} checks .tflite, .onnx "
+                         f"and .pte")
     root = Path(env_dir).expanduser() if env_dir else default_env_dir()
     python = root / "bin" / f"python-{site}"
     if not python.is_file() or not (root / site).is_dir():
         raise InputError(f"no {isa} environment for {fmt} in {root}: make it with "
-                         f"`{SETUP_HINT}`")
+                         f"`{SETUP_HINT[site]}`")
     try:
         info = json.loads((root / "env.json").read_text())
     except (OSError, ValueError):
@@ -66,5 +66,5 @@ def find_env(isa: str, fmt: str, env_dir=None) -> IsaEnv:
     qemu = info.get("qemu") or "/usr/bin/qemu-aarch64-static"
     if not os.path.exists(qemu):
         raise InputError(f"{qemu} not found: the {isa} environment runs under qemu-user "
-                         f"(apt-get install qemu-user-static, or rerun `{SETUP_HINT}`)")
+                         f"(apt-get install qemu-user-static, or rerun `{SETUP_HINT[site]}`)")
     return IsaEnv(isa, site, root, python, info)

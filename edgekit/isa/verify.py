@@ -27,6 +27,7 @@ from ..parity import THRESHOLDS, artifact_logits, eager_logits, judge, metrics
 from ..preprocess import batch, list_images
 from .env import find_env
 
+START_TIMEOUT_S = {"et": 300.0}  # importing torch + executorch under qemu: ~70 s here
 PER_IMAGE_TIMEOUT_S = 120.0  # emulated: a 1.8 GMAC ResNet-18 takes ~10 s per image here
 
 
@@ -56,7 +57,8 @@ def isa_logits(artifact, fmt: str, x: np.ndarray, isa: str = "aarch64", env_dir=
                 "--out", os.path.join(tmp, "outputs.npy")]
         if threads:
             argv += ["--threads", str(threads)]
-        res = env.run_edgekit(argv, timeout=60 + PER_IMAGE_TIMEOUT_S * len(x), cwd=tmp)
+        start = START_TIMEOUT_S.get(env.site, 60.0)
+        res = env.run_edgekit(argv, timeout=start + PER_IMAGE_TIMEOUT_S * len(x), cwd=tmp)
         if res.returncode != 0:
             tail = " | ".join(ln.strip() for ln in res.stderr.strip().splitlines()[-3:])
             raise ArtifactError(f"the {isa} run of {path.name} failed (exit {res.returncode}): {tail}")
