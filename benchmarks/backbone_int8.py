@@ -100,6 +100,7 @@ def export(model: str, target: str, precision: str, log) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             art = edgekit.export(backbone_module(m), target=target, precision=precision, card=card, out=str(out),
+                                 guard_metric="cosine",
                                  calib=str(PHOTOS) if precision == "int8" else None, verify=False)
         path = Path(art.path)
     return {"backbone": path, "manifest": json.loads(Path(str(path) + ".json").read_text())}
