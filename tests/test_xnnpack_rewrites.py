@@ -91,22 +91,13 @@ class SamePadded(nn.Module):
 
 def _xnnpack_op_names(pte_bytes) -> list:
     """The XNNPACK operators the runtime ran, from its own profiler (ETDump)."""
-    import os
-    import tempfile
-
-    from executorch.devtools import Inspector
     from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+    from edgekit.bench.op_profile import etdump_inspector
 
     module = _load_for_executorch_from_buffer(pte_bytes, enable_etdump=True)
     module.forward((torch.randn(1, 3, 32, 32),))
-    fd, path = tempfile.mkstemp(suffix=".etdp")
-    os.close(fd)
-    try:
-        module.write_etdump_result_to_file(path)
-        inspector = Inspector(etdump_path=path)
-    finally:
-        os.remove(path)
-    return [e.name for block in inspector.event_blocks for e in block.events]
+    return [e.name for block in etdump_inspector(module).event_blocks for e in block.events]
 
 
 def test_int8_zero_pads_fold_into_the_quantized_convs():

@@ -15,10 +15,23 @@ import numpy as np
 DELEGATE_EVENT = "DELEGATE_CALL"
 
 
+def etdump_inspector(module):
+    """An executorch.devtools.Inspector over what `module` (loaded with enable_etdump=True) has
+    recorded so far: its method events, and the XNNPACK delegate's per-operator events."""
+    from executorch.devtools import Inspector
+
+    fd, etdump = tempfile.mkstemp(suffix=".etdp", prefix="edgekit-")
+    os.close(fd)
+    try:
+        module.write_etdump_result_to_file(etdump)
+        return Inspector(etdump_path=etdump)
+    finally:
+        os.remove(etdump)
+
+
 def executorch_op_times(path, runs: int = 10, seed: int = 0) -> dict:
     """{"method_ms", "delegate_ms", "portable_ms", "portable_fraction", "portable_ops": {op: ms}}
     per forward call (mean over `runs` after one warm-up), for a .pte with a float input."""
-    from executorch.devtools import Inspector
     from executorch.extension.pybindings.portable_lib import _load_for_executorch
     import torch
 
@@ -30,13 +43,7 @@ def executorch_op_times(path, runs: int = 10, seed: int = 0) -> dict:
     module.forward((x,))
     for _ in range(runs):
         module.forward((x,))
-    fd, etdump = tempfile.mkstemp(suffix=".etdp", prefix="edgekit-")
-    os.close(fd)
-    try:
-        module.write_etdump_result_to_file(etdump)
-        inspector = Inspector(etdump_path=etdump)
-    finally:
-        os.remove(etdump)
+    inspector = etdump_inspector(module)
     per_op, delegate, method = defaultdict(list), [], []
     for block in inspector.event_blocks:
         for ev in block.events:
