@@ -296,14 +296,19 @@ class OutlierNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-@pytest.mark.parametrize("backend", ["xnnpack", "litert"])
-def test_guard_keeps_the_sensitive_layer_in_float(backend):
+def _guard_case(cls):
+    """(model, calibration images, held-out images, example inputs) of the guard tests: seeded."""
     torch.manual_seed(0)
-    m = OutlierNet().eval()
+    m = cls().eval()
     rs = np.random.RandomState(0)
     calib = rs.randn(16, 3, 16, 16).astype(np.float32)
     held = rs.randn(16, 3, 16, 16).astype(np.float32)
-    ex = (torch.from_numpy(calib[:1]),)
+    return m, calib, held, (torch.from_numpy(calib[:1]),)
+
+
+@pytest.mark.parametrize("backend", ["xnnpack", "litert"])
+def test_guard_keeps_the_sensitive_layer_in_float(backend):
+    m, calib, held, ex = _guard_case(OutlierNet)
     # an agreement above 1 cannot be met: the guard must keep layers, most sensitive first
     qr = guarded_quantize(m, ex, calib, QuantRecipe(backend=backend, observer="minmax", min_agreement=1.01, max_float_layers=1), eval_inputs=held)
     assert list(qr.recipe.float_layers) == ["c3"]
@@ -504,12 +509,7 @@ def test_guard_metric_scores():
 
 @pytest.mark.parametrize("backend", ["xnnpack", "litert"])
 def test_guard_judges_a_backbone_by_the_cosine_of_its_embeddings(backend):
-    torch.manual_seed(0)
-    m = OutlierBackbone().eval()
-    rs = np.random.RandomState(0)
-    calib = rs.randn(16, 3, 16, 16).astype(np.float32)
-    held = rs.randn(16, 3, 16, 16).astype(np.float32)
-    ex = (torch.from_numpy(calib[:1]),)
+    m, calib, held, ex = _guard_case(OutlierBackbone)
     r = QuantRecipe(backend=backend, observer="minmax", guard_metric="cosine", min_agreement=1.01, max_float_layers=1)
     qr = guarded_quantize(m, ex, calib, r, eval_inputs=held)
     before, after = qr.details["guard_history"]
