@@ -1,6 +1,7 @@
 """The accuracy guard, the top of edgekit.quant: quantize (calibrate.py), measure top-1 agreement
 with the float model on held-out images and, below the recipe's `min_agreement`, keep the most
-sensitive layers in float (sensitivity.py), re-calibrating for real with them, until the agreement
+sensitive layers in float (sensitivity.py: single layers, and pairs of layers joined by one
+tensor that only both in float keep out of int8), re-calibrating for real with them, until the agreement
 is reached or `max_float_layers` are kept. What was kept is in the result's recipe.float_layers;
 what it measured is in QuantResult.agreement and details["guard_history"].
 
@@ -24,6 +25,11 @@ from .measure import guard_divergence, guard_score, run_batches
 from .params import copy_prepared
 from .recipe import QuantRecipe, QuantResult
 from .sensitivity import bypass_layers, layer_sensitivity
+
+
+def _unit_layers(unit) -> list:
+    """The layers of a sensitivity unit: one layer's name, or a (producer, consumer) pair."""
+    return [unit] if isinstance(unit, str) else list(unit)
 
 
 def improves(agreement_new: float, kl_new: float, agreement_old: float, kl_old: float) -> bool:
@@ -77,13 +83,16 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
         if int8_edges:  # int8 model input/output (TFLite --io int8): the first and last layer stay int8
             layers = [l for l in layers if l not in all_layers[:1] + all_layers[-1:]]
         layers = [l for l in layers if l not in recipe.float_layers]
-        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs, metric)
+        ranking = layer_sensitivity(unfolded, layers, eval_inputs, ref, eb, float_inputs, metric, pairs=True)
         # choose how many to keep with the bypass estimate, then re-calibrate for real
         chosen: list[str] = []
-        for layer, gain in ranking[: recipe.max_float_layers]:
-            if gain <= 0:
+        for unit, gain in ranking:
+            if gain <= 0 or len(chosen) >= recipe.max_float_layers:
                 break
-            chosen.append(layer)
+            new = [l for l in _unit_layers(unit) if l not in chosen]
+            if not new or len(chosen) + len(new) > recipe.max_float_layers:
+                continue
+            chosen += new
             est = guard_score(ref, run_batches(bypass_layers(unfolded, chosen, float_inputs), eval_inputs, eb), metric)
             if est >= recipe.min_agreement:
                 break
@@ -108,7 +117,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
             "metric": metric,
             "guard_history": history,
             **edit_details(prepared),
-            "sensitivity": [(l, float(g)) for l, g in ranking[:16]],
+            "sensitivity": [(" + ".join(_unit_layers(u)), float(g)) for u, g in ranking[:16]],
         },
     )
 
