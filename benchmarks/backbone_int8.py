@@ -286,6 +286,10 @@ def markdown(rows: list) -> list:
                       f"{s['rel_error_mean']:.3f} / {s['rel_error_max']:.3f} | {s['fp32_accuracy']:.3f} | "
                       f"{s['int8_accuracy']:.3f} | {s['agreement']:.4f} | {s['same_head_agreement']:.4f} | {seed} | "
                       f"{r['trainer']} |")
+    cpus: dict = {}
+    for r in rows:
+        cpus.setdefault(r.get("cpu") or "not recorded", []).append(f"{r['model']} {r['target']}")
+    md += ["", "Measured on: " + "; ".join(f"{', '.join(v)}: {k}" for k, v in cpus.items()) + "."]
     md += ["", "Float layers the accuracy guard kept: " + "; ".join(
         f"{r['model']} {r['target']} ({r['trainer'].split(' (')[0]}): {', '.join(r.get('float_layers') or []) or 'none'}"
         for r in rows)]
@@ -324,7 +328,10 @@ def main(argv=None) -> int:
     for fp32, int8 in args.tune_pair:
         rows.append(tune_pair(fp32, int8, log))
         log(rows[-1])
-    rows = merged(rows)
+    from edgekit.bench import host_info, isa_line
+
+    cpu = isa_line(host_info())
+    rows = merged([{**r, "cpu": cpu} for r in rows])  # rows kept from earlier runs keep their own
     write_results("backbone_int8", {"hyperparameters": HP, "folds": FOLDS, "rows": rows}, markdown(rows))
     return 0
 
