@@ -274,6 +274,68 @@ def test_int8_runs_in_executorch_and_litert(photos64, tmp_path):
         assert (y.argmax(1) == ref.argmax(1)).mean() >= 0.9
 
 
+class PooledBackbone(nn.Module):
+    """A backbone program's shape: convs, then global average pooling as the model's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(16, 32, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        x = torch.relu(self.c2(torch.relu(self.c1(x))))
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def test_pooled_embedding_output_pools_in_float(photos64):
+    """float_output on a backbone: the pooling that writes the output reads the dequantized int8
+    tensor and pools in float (the embedding is not rounded to int8), and the program still
+    lowers whole to XNNPACK and converts for LiteRT."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.exporters.tflite import static_int8_flatbuffer
+    from edgekit.quant.graph import is_quantize
+
+    calib, held = photos64
+    torch.manual_seed(0)
+    m = PooledBackbone().eval()
+    ex = (torch.from_numpy(calib[:1]),)
+    ref = _run(m, held)
+    for backend in ("xnnpack", "litert"):
+        rounded = quantize(m, ex, calib, QuantRecipe(backend=backend, float_output=False, max_float_layers=0))
+        pooled = quantize(m, ex, calib, QuantRecipe(backend=backend, max_float_layers=0))
+        assert rounded.float_output_pooling == () and pooled.float_output_pooling == ("adaptive_avg_pool2d",)
+        assert pooled.float_output_layers == ()  # (a classifier's head: none here)
+        assert "output pooling adaptive_avg_pool2d: float" in pooled.manifest()["activations"]
+        out = [n for n in pooled.module.graph.nodes if n.op == "output"][0].args[0][0]
+        assert not any(is_quantize(n) for n in pooled.module.graph.nodes if n in out.all_input_nodes)
+        err = [np.abs(_run(q.module, held) - ref).max() for q in (rounded, pooled)]
+        assert err[1] < err[0]  # no int8 step on the embedding
+    qr = quantize(m, ex, calib, QuantRecipe(backend="xnnpack", max_float_layers=0))
+    lowered = to_edge_transform_and_lower(torch.export.export(qr.module, ex), partitioner=[XnnpackPartitioner()])
+    left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
+            if n.op == "call_function" and "delegate" not in str(n.target) and "getitem" not in str(n.target)]
+    assert left == []
+    meth = Runtime.get().load_program(lowered.to_executorch().buffer).load_method("forward")
+    y_et = np.concatenate([meth.execute([torch.from_numpy(held[i : i + 1])])[0].numpy() for i in range(len(held))])
+    ql = quantize(m, ex, calib, QuantRecipe(backend="litert", max_float_layers=0))
+    it = Interpreter(model_content=static_int8_flatbuffer(ql, ex[0], "float"))
+    it.allocate_tensors()
+    i0, o0 = it.get_input_details()[0], it.get_output_details()[0]
+    y_tfl = []
+    for i in range(len(held)):
+        it.set_tensor(i0["index"], held[i : i + 1])
+        it.invoke()
+        y_tfl.append(it.get_tensor(o0["index"]).copy())
+    for y, q in ((y_et, qr), (np.concatenate(y_tfl), ql)):
+        assert np.abs(y - _run(q.module, held)).max() < 0.05 * np.abs(ref).max()
+        cos = (y * ref).sum(1) / np.linalg.norm(y, axis=1) / np.linalg.norm(ref, axis=1)
+        assert cos.min() > 0.99
+
+
 class OutlierNet(nn.Module):
     """c2 has one output channel ~300x larger than the rest: per-tensor int8 of c3's input
     wipes the other channels, so c3 is THE sensitive layer."""

@@ -21,6 +21,7 @@ from .rounding import INFO_KEY as ROUNDING_INFO_KEY, round_weights
 BIAS_CORRECTION_IMAGES = 32  # calibration images whose layer-input means drive the bias correction
 ROUNDING_IMAGES = 64  # calibration images whose layer inputs drive the gptq rounding
 FLOAT_OUTPUT_KEY = "edgekit_float_output_layers"  # prepared.meta: the output layers left writing float
+FLOAT_POOL_KEY = "edgekit_float_output_pooling"  # prepared.meta: the output pooling left in float
 
 
 def iter_batches(calib, batch_size: int = 8):
@@ -71,6 +72,7 @@ def prepare_calibrated(module, example_inputs: tuple, calib, recipe: QuantRecipe
     quantizer = make_quantizer(recipe)
     prepared = prepare_pt2e(gm, quantizer)
     prepared.meta[FLOAT_OUTPUT_KEY] = list(quantizer.float_output_layers)
+    prepared.meta[FLOAT_POOL_KEY] = list(quantizer.float_output_pooling)
     # the captured graph is specialised to the example batch size: feed calibration in chunks of it
     eb = int(example_inputs[0].shape[0])
     n, kept = 0, []
@@ -118,4 +120,5 @@ def quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe = QuantRe
     details = {"calibration_images": n, "observer": recipe.observer, "fuse_clamp": recipe.fuse_clamp,
                **edit_details(prepared)}
     return QuantResult(module=convert(prepared, recipe), recipe=recipe, quantizer=quantizer,
-                       float_output_layers=tuple(prepared.meta[FLOAT_OUTPUT_KEY]), details=details)
+                       float_output_layers=tuple(prepared.meta[FLOAT_OUTPUT_KEY]),
+                       float_output_pooling=tuple(prepared.meta[FLOAT_POOL_KEY]), details=details)

@@ -86,6 +86,29 @@ def output_layer_nodes(gm) -> list:
     return out
 
 
+_POOL_OPS = ("aten.adaptive_avg_pool2d", "aten.avg_pool2d", "aten.mean.dim", "aten.mean.default")
+
+
+def output_pool_nodes(gm) -> list:
+    """[(pooling node, [the shape-only ops after it])] for each pooling that writes the model's
+    output (a backbone whose output is its pooled embedding). Empty for a model whose output
+    comes from a layer (a classifier's head)."""
+    out = []
+    for o in gm.graph.nodes:
+        if o.op != "output":
+            continue
+        stack = [a for a in (o.args[0] if isinstance(o.args[0], (tuple, list)) else [o.args[0]]) if hasattr(a, "op")]
+        while stack:
+            n = stack.pop()
+            chain = []
+            while n.op == "call_function" and str(n.target).startswith(_SHAPE_OPS) and len(n.users) == 1:
+                chain.append(n)
+                n = n.args[0]
+            if n.op == "call_function" and str(n.target).startswith(_POOL_OPS) and len(n.users) == 1:
+                out.append((n, chain))
+    return out
+
+
 def is_quantize(n) -> bool:
     return n.op == "call_function" and "quantize_per" in str(n.target) and "dequantize" not in str(n.target)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import ExportError
 from ..progress import stage
-from .calibrate import FLOAT_OUTPUT_KEY, convert, edit_details, prepare_calibrated, quantize
+from .calibrate import FLOAT_OUTPUT_KEY, FLOAT_POOL_KEY, convert, edit_details, prepare_calibrated, quantize
 from .graph import capture_graph, quantizable_layers
 from .measure import guard_divergence, guard_score, run_batches
 from .params import copy_prepared
@@ -110,6 +110,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
         agreement=agree,
         guarded=True,
         float_output_layers=tuple(prepared.meta[FLOAT_OUTPUT_KEY]),
+        float_output_pooling=tuple(prepared.meta[FLOAT_POOL_KEY]),
         details={
             "calibration_images": n,
             "eval_images": int(len(eval_inputs)),

@@ -140,6 +140,7 @@ class QuantRecipe:
             return {"recipe": self.name, "weights": "int8 per-channel symmetric", "activations": b.stock_activations,
                     "io": self.io, "calibration": calibration}
         head_layers = list(result.float_output_layers) if result is not None else []
+        pooling = list(result.float_output_pooling) if result is not None else []
         gptq = self.rounding == "gptq"
         block = {
             "recipe": self.name,
@@ -147,7 +148,8 @@ class QuantRecipe:
             + {(True, True): ", GPTQ-rounded, bias absorbs the remaining error", (True, False): ", GPTQ-rounded",
                (False, True): ", bias-corrected", (False, False): ""}[(gptq, bool(self.bias_correction))],
             "activations": f"int8 asymmetric per-tensor, {self.observer} observer" + (", clamp-fused" if self.fuse_clamp else "")
-            + (f"; output layer {', '.join(head_layers)}: {b.head_words}" if head_layers else ""),
+            + (f"; output layer {', '.join(head_layers)}: {b.head_words}" if head_layers else "")
+            + (f"; output pooling {', '.join(pooling)}: float (reads the dequantized int8 tensor)" if pooling else ""),
             "float_layers": list(result.recipe.float_layers if result is not None else self.float_layers),
             "float_output_layers": head_layers,
             "io": self.io,
@@ -183,6 +185,7 @@ class QuantResult:
     agreement: Optional[float] = None   # top-1 agreement vs float measured by the guard (or None)
     guarded: bool = False               # made by guarded_quantize (its findings go in the manifest)
     float_output_layers: tuple = ()     # output layers left writing float (annotate.float_output_annotation)
+    float_output_pooling: tuple = ()    # a backbone's output pooling left in float (annotate.float_pooled_output)
     details: dict = field(default_factory=dict)
 
     @property
