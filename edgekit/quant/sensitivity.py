@@ -10,7 +10,7 @@ edits a copy of the module made with convert(..., fold=False)."""
 from __future__ import annotations
 
 import copy
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def unit_sensitivity(converted, units: Sequence, x: np.ndarray, ref: np.ndarray,
 
 
 def layer_sensitivity(converted, layers: Sequence[str], x: np.ndarray, ref: np.ndarray, batch: int = 1,
-                      float_inputs: bool = True, metric: str = "top1", pairs: Optional[bool] = False) -> list:
+                      float_inputs: bool = True, metric: str = "top1", pairs: bool = False) -> list:
     """unit_sensitivity over each layer alone, and with pairs=True also over every two-layer
     unit of `layers` (layer_pairs)."""
     units = list(layers) + (layer_pairs(converted, layers) if pairs else [])
