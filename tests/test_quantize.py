@@ -287,7 +287,7 @@ class PooledBackbone(nn.Module):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
-def test_pooled_embedding_output_pools_in_float(photos64):
+def test_pooled_embedding_output_pools_in_float(photos64, tmp_path):
     """float_output on a backbone: the pooling that writes the output reads the dequantized int8
     tensor and pools in float (the embedding is not rounded to int8), and the program still
     lowers whole to XNNPACK and converts for LiteRT."""
@@ -319,7 +319,9 @@ def test_pooled_embedding_output_pools_in_float(photos64):
     left = [n.target for n in lowered.exported_program().graph_module.graph.nodes
             if n.op == "call_function" and "delegate" not in str(n.target) and "getitem" not in str(n.target)]
     assert left == []
-    meth = Runtime.get().load_program(lowered.to_executorch().buffer).load_method("forward")
+    pte = tmp_path / "pooled_int8.pte"  # (a program loaded from a temporary buffer outlives it)
+    pte.write_bytes(lowered.to_executorch().buffer)
+    meth = Runtime.get().load_program(str(pte)).load_method("forward")
     y_et = np.concatenate([meth.execute([torch.from_numpy(held[i : i + 1])])[0].numpy() for i in range(len(held))])
     ql = quantize(m, ex, calib, QuantRecipe(backend="litert", max_float_layers=0))
     it = Interpreter(model_content=static_int8_flatbuffer(ql, ex[0], "float"))
