@@ -24,12 +24,7 @@ from .graph import capture_graph, quantizable_layers
 from .measure import guard_divergence, guard_score, run_batches
 from .params import copy_prepared
 from .recipe import QuantRecipe, QuantResult
-from .sensitivity import bypass_layers, layer_sensitivity
-
-
-def _unit_layers(unit) -> list:
-    """The layers of a sensitivity unit: one layer's name, or a (producer, consumer) pair."""
-    return [unit] if isinstance(unit, str) else list(unit)
+from .sensitivity import bypass_layers, layer_sensitivity, unit_layers
 
 
 def improves(agreement_new: float, kl_new: float, agreement_old: float, kl_old: float) -> bool:
@@ -89,7 +84,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
         for unit, gain in ranking:
             if gain <= 0 or len(chosen) >= recipe.max_float_layers:
                 break
-            new = [l for l in _unit_layers(unit) if l not in chosen]
+            new = [l for l in unit_layers(unit) if l not in chosen]
             if not new or len(chosen) + len(new) > recipe.max_float_layers:
                 continue
             chosen += new
@@ -118,7 +113,7 @@ def guarded_quantize(module, example_inputs: tuple, calib, recipe: QuantRecipe =
             "metric": metric,
             "guard_history": history,
             **edit_details(prepared),
-            "sensitivity": [(" + ".join(_unit_layers(u)), float(g)) for u, g in ranking[:16]],
+            "sensitivity": [(" + ".join(unit_layers(u)), float(g)) for u, g in ranking[:16]],
         },
     )
 

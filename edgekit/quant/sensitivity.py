@@ -19,6 +19,11 @@ from .measure import guard_divergence, run_batches
 from .params import restore_for
 
 
+def unit_layers(unit) -> list:
+    """The layers of a sensitivity unit: one layer's name, or a (producer, consumer) pair."""
+    return [unit] if isinstance(unit, str) else list(unit)
+
+
 def _pass_through(n) -> bool:
     """A single-input op that is neither a layer nor a quantize/dequantize and that quantizes no
     input of its own: unannotated (hard-swish on XNNPACK runs in float between its neighbours'
@@ -110,8 +115,7 @@ def unit_sensitivity(converted, units: Sequence, x: np.ndarray, ref: np.ndarray,
     base = guard_divergence(ref, run_batches(converted, x, batch), metric)
     gains = []
     for unit in units:
-        names = [unit] if isinstance(unit, str) else list(unit)
-        y = run_batches(bypass_layers(converted, names, float_inputs), x, batch)
+        y = run_batches(bypass_layers(converted, unit_layers(unit), float_inputs), x, batch)
         gains.append((unit, base - guard_divergence(ref, y, metric)))
     gains.sort(key=lambda t: -t[1])
     return gains
